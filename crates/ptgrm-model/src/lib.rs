@@ -1,1 +1,9 @@
+//! PTG-RM model definition, written once against a small op set ([`ops::Ops`]), with an ONNX
+//! graph builder backend ([`onnx_builder`]) and the ptgrm bundle format ([`bundle_format`]).
+//! The trainer implements `Ops` for burn; the runtime only reads bundles.
+
 pub mod bundle_format;
+pub mod onnx_builder;
+pub mod onnx_proto;
+pub mod ops;
+pub mod params;
