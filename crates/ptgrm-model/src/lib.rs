@@ -7,3 +7,4 @@ pub mod onnx_builder;
 pub mod onnx_proto;
 pub mod ops;
 pub mod params;
+pub mod import;
