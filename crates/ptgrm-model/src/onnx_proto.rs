@@ -326,7 +326,7 @@ impl ValueInfoProto {
 }
 
 /// One axis of a graph input/output declaration.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DimSpec {
     Fixed(usize),
     Named(&'static str),

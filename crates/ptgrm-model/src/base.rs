@@ -1,0 +1,147 @@
+//! The built-in base restorer F: a compact NAFNet-style U-Net sized for live video on CPU,
+//! written once against [`Ops`] (parameter prefix `base.`).
+//!
+//! `base = image + U(image)`: intro conv, `levels` encoder stages (NAF blocks, then a 2x2
+//! stride-2 conv doubling the width), middle blocks, decoder stages (1x1 conv + PixelShuffle 2
+//! halving the width, skip added, NAF blocks), end conv to a 3-channel residual.
+//! With `internal_scale` s > 1 the U-Net runs on the image average-pooled by s and its residual
+//! is bilinearly upsampled and added at full resolution, which cuts the cost by about s².
+
+use crate::layers::{conv, conv_same, layer_norm};
+use crate::ops::{Conv2d, Init, Ops};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BaseConfig {
+    /// Width of the first stage; stage i has width * 2^i.
+    pub width: usize,
+    /// NAF blocks per encoder stage (its length is the number of levels).
+    pub enc_blocks: Vec<usize>,
+    pub middle_blocks: usize,
+    /// NAF blocks per decoder stage, deepest first; same length as `enc_blocks`.
+    pub dec_blocks: Vec<usize>,
+    /// Expansion of the NAF block's first 1x1 conv (NAFNet: 2).
+    pub dw_expand: usize,
+    /// Expansion of the NAF block's feed-forward (NAFNet: 2).
+    pub ffn_expand: usize,
+    /// 1, 2 or 4: run the network at 1/s resolution, apply the correction at full resolution.
+    pub internal_scale: usize,
+}
+
+impl Default for BaseConfig {
+    fn default() -> Self {
+        BaseConfig {
+            width: 16,
+            enc_blocks: vec![1, 1, 1],
+            middle_blocks: 1,
+            dec_blocks: vec![1, 1, 1],
+            dw_expand: 2,
+            ffn_expand: 2,
+            internal_scale: 1,
+        }
+    }
+}
+
+impl BaseConfig {
+    pub fn levels(&self) -> usize {
+        self.enc_blocks.len()
+    }
+
+    /// H and W given to F must be multiples of this.
+    pub fn pad_multiple(&self) -> usize {
+        (1 << self.levels()) * self.internal_scale
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        let bad = |m: String| Err(format!("base config: {m}"));
+        if self.width == 0 || self.dw_expand == 0 || self.ffn_expand == 0 {
+            return bad("width, dw_expand and ffn_expand must be positive".into());
+        }
+        if (self.width * self.dw_expand) % 2 != 0 || (self.width * self.ffn_expand) % 2 != 0 {
+            return bad("width * dw_expand and width * ffn_expand must be even (SimpleGate halves them)".into());
+        }
+        if self.enc_blocks.len() != self.dec_blocks.len() {
+            return bad(format!("enc_blocks has {} levels but dec_blocks {}", self.enc_blocks.len(), self.dec_blocks.len()));
+        }
+        if self.levels() > 5 {
+            return bad(format!("{} levels is more than the 5 supported", self.levels()));
+        }
+        if ![1, 2, 4].contains(&self.internal_scale) {
+            return bad(format!("internal_scale {} must be 1, 2 or 4", self.internal_scale));
+        }
+        Ok(())
+    }
+}
+
+/// F: `image` `[N, 3, H, W]` (H, W multiples of `pad_multiple`) -> restored `[N, 3, H, W]`.
+pub fn base_forward<O: Ops>(o: &mut O, cfg: &BaseConfig, image: &O::T) -> O::T {
+    let s = cfg.internal_scale;
+    let x = if s > 1 { o.avg_pool(image, s) } else { image.clone() };
+    let resid = unet(o, cfg, &x);
+    let resid = o.upsample_bilinear(&resid, 3, s);
+    o.add(image, &resid)
+}
+
+/// The U-Net body; returns the residual at its input's size.
+fn unet<O: Ops>(o: &mut O, cfg: &BaseConfig, x: &O::T) -> O::T {
+    let mut c = cfg.width;
+    let mut h = conv_same(o, "base.intro", x, 3, c, 3);
+    let mut skips = Vec::new();
+    for (i, &n) in cfg.enc_blocks.iter().enumerate() {
+        for j in 0..n {
+            h = naf_block(o, cfg, &format!("base.enc{i}.{j}"), &h, c);
+        }
+        skips.push(h.clone());
+        h = conv(o, &format!("base.down{i}"), &h, c, 2 * c, 2, Conv2d { stride: 2, padding: 0, groups: 1 }, true);
+        c *= 2;
+    }
+    for j in 0..cfg.middle_blocks {
+        h = naf_block(o, cfg, &format!("base.middle.{j}"), &h, c);
+    }
+    for (i, &n) in cfg.dec_blocks.iter().enumerate() {
+        let level = cfg.levels() - 1 - i;
+        h = conv(o, &format!("base.up{level}"), &h, c, 2 * c, 1, Conv2d::same(1), false);
+        h = o.pixel_shuffle(&h, 2);
+        c /= 2;
+        h = o.add(&h, &skips[level]);
+        for j in 0..n {
+            h = naf_block(o, cfg, &format!("base.dec{level}.{j}"), &h, c);
+        }
+    }
+    conv_same(o, "base.ending", &h, c, 3, 3)
+}
+
+/// NAFNet block: LN -> 1x1 expand -> depthwise 3x3 -> SimpleGate -> simplified channel
+/// attention -> 1x1, scaled by beta; LN -> 1x1 -> SimpleGate -> 1x1, scaled by gamma.
+/// beta and gamma start at 0, so a fresh block is the identity.
+fn naf_block<O: Ops>(o: &mut O, cfg: &BaseConfig, name: &str, x: &O::T, c: usize) -> O::T {
+    let dw = c * cfg.dw_expand;
+    let n = layer_norm(o, &format!("{name}.norm1"), x, c);
+    let y = conv(o, &format!("{name}.conv1"), &n, c, dw, 1, Conv2d::same(1), true);
+    let y = conv(o, &format!("{name}.conv2"), &y, dw, dw, 3, Conv2d::same(3).with_groups(dw), true);
+    let y = simple_gate(o, &y, dw);
+    let pooled = o.mean_keepdim(&y, &[2, 3]);
+    let att = conv(o, &format!("{name}.sca"), &pooled, dw / 2, dw / 2, 1, Conv2d::same(1), true);
+    let y = o.mul(&y, &att);
+    let y = conv(o, &format!("{name}.conv3"), &y, dw / 2, c, 1, Conv2d::same(1), true);
+    let beta = o.param(&format!("{name}.beta"), &[1, c, 1, 1], Init::Const(0.0));
+    let y = o.mul(&y, &beta);
+    let x = o.add(x, &y);
+
+    let ffn = c * cfg.ffn_expand;
+    let n = layer_norm(o, &format!("{name}.norm2"), &x, c);
+    let y = conv(o, &format!("{name}.conv4"), &n, c, ffn, 1, Conv2d::same(1), true);
+    let y = simple_gate(o, &y, ffn);
+    let y = conv(o, &format!("{name}.conv5"), &y, ffn / 2, c, 1, Conv2d::same(1), true);
+    let gamma = o.param(&format!("{name}.gamma"), &[1, c, 1, 1], Init::Const(0.0));
+    let y = o.mul(&y, &gamma);
+    o.add(&x, &y)
+}
+
+/// NAFNet SimpleGate: first half of the channels times the second half.
+fn simple_gate<O: Ops>(o: &mut O, x: &O::T, c: usize) -> O::T {
+    let a = o.slice_channels(x, 0, c / 2);
+    let b = o.slice_channels(x, c / 2, c);
+    o.mul(&a, &b)
+}

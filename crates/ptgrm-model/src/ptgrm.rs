@@ -1,0 +1,379 @@
+//! The PTG-RM refiner R (paper sec. 3; issue 3 "The model"), written once against [`Ops`].
+//!
+//! `refined = R(restored Î, degraded I_d, prior g)`:
+//! encoder R_e -> latent f (H/4) -> PTG-SVE (Eqs. 2-3) -> PTG-CSA (Eqs. 4-7) -> decoder R_d
+//! -> mask I_m and residual I_r -> Eq. 1: Ī = I_d + (Î − I_d)·I_m + I_r.
+//! Every width is configurable and each ablation of issue 5 is a switch; parameter names are
+//! stable (`refiner.` prefix) so trained weights map onto the exported graph.
+
+use crate::layers::{conv, conv_same, layer_norm, linear};
+use crate::ops::{Conv2d, Init, Ops};
+use serde::{Deserialize, Serialize};
+
+/// How the refiner uses the prior vector g.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PriorMode {
+    /// The paper: mapped by T_m / T_c and used to guide SVE and CSA.
+    Guided,
+    /// Ablation "no prior": the same network with g replaced by zeros inside the graph.
+    Zero,
+    /// Ablation "prior by plain concatenation": g is broadcast and concatenated with the
+    /// latent f (then a 1x1 conv back to nf); SVE and CSA see no prior.
+    Concat,
+    /// The prior input is ignored entirely: no T_m / T_c (the "larger R without prior" control).
+    Ignored,
+}
+
+/// The decoder head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Head {
+    /// Eq. 1: Ī = I_d + (Î − I_d)·I_m + I_r (4 output channels: mask logit, residual).
+    MaskResidual,
+    /// Official code: Ī = clamp(Î, 0, 1) + I_r (3 output channels).
+    ResidualOnly,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RefinerConfig {
+    /// D, the prior's length (1280 MobileNetV2, 512 CLIP ViT-B/32).
+    pub prior_dim: usize,
+    /// Latent width nf.
+    pub nf: usize,
+    /// Hidden and output widths of the prior mappings T_m, T_c.
+    pub prior_hidden: usize,
+    pub prior_embed: usize,
+    /// Width of the position embeddings S_m, S_c.
+    pub pos_channels: usize,
+    /// Long-range branch: Restormer blocks, heads, GDFN expansion factor.
+    pub restormer_blocks: usize,
+    pub heads: usize,
+    pub ffn_factor: f32,
+    /// Kernel size k of the per-pixel spatial-attention convolution.
+    pub dyn_kernel: usize,
+    /// Hidden width of the channel-attention MLP.
+    pub ca_hidden: usize,
+    /// Output channels of each decoder conv before PixelShuffle(2) (4 * nf keeps the width).
+    pub decoder_channels: usize,
+    /// LeakyReLU negative slope used throughout.
+    pub slope: f32,
+    /// Run R on the inputs average-pooled by this factor (1, 2 or 4) and apply the upsampled
+    /// mask/residual at full resolution.
+    pub internal_scale: usize,
+    pub prior_mode: PriorMode,
+    /// PTG-SVE: false = ablation "no SVE" (f̂ = f_s + f_l).
+    pub sve: bool,
+    pub channel_attention: bool,
+    pub spatial_attention: bool,
+    pub position_embedding: bool,
+    pub head: Head,
+}
+
+impl Default for RefinerConfig {
+    fn default() -> Self {
+        RefinerConfig {
+            prior_dim: 1280,
+            nf: 16,
+            prior_hidden: 256,
+            prior_embed: 64,
+            pos_channels: 16,
+            restormer_blocks: 4,
+            heads: 1,
+            ffn_factor: 2.66,
+            dyn_kernel: 3,
+            ca_hidden: 16,
+            decoder_channels: 64,
+            slope: 0.1,
+            internal_scale: 1,
+            prior_mode: PriorMode::Guided,
+            sve: true,
+            channel_attention: true,
+            spatial_attention: true,
+            position_embedding: true,
+            head: Head::MaskResidual,
+        }
+    }
+}
+
+/// Ablation names accepted by [`RefinerConfig::ablation`] (issue 5 / paper Table 3).
+pub const ABLATIONS: &[&str] =
+    &["full", "no-prior", "no-sve", "no-ca", "no-sa", "no-pos", "prior-concat", "residual-head", "large-no-prior"];
+
+impl RefinerConfig {
+    /// The paper configuration for a prior of length `prior_dim`.
+    pub fn paper(prior_dim: usize) -> RefinerConfig {
+        RefinerConfig { prior_dim, ..Default::default() }
+    }
+
+    /// This configuration with one ablation applied (names in [`ABLATIONS`]).
+    pub fn ablation(&self, name: &str) -> Result<RefinerConfig, String> {
+        let mut c = self.clone();
+        match name {
+            "full" => {}
+            "no-prior" => c.prior_mode = PriorMode::Zero,
+            "no-sve" => c.sve = false,
+            "no-ca" => c.channel_attention = false,
+            "no-sa" => c.spatial_attention = false,
+            "no-pos" => c.position_embedding = false,
+            "prior-concat" => c.prior_mode = PriorMode::Concat,
+            "residual-head" => c.head = Head::ResidualOnly,
+            // Paper: "w/o SP/CA/SA", sum fusion, attention from the features alone, 4x channels.
+            "large-no-prior" => {
+                c.prior_mode = PriorMode::Ignored;
+                c.sve = false;
+                c.position_embedding = false;
+                c.nf *= 4;
+                c.decoder_channels *= 4;
+                c.ca_hidden *= 4;
+            }
+            other => return Err(format!("unknown ablation {other:?}; known: {}", ABLATIONS.join(", "))),
+        }
+        Ok(c)
+    }
+
+    /// H and W given to R must be multiples of this.
+    pub fn pad_multiple(&self) -> usize {
+        4 * self.internal_scale
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        let bad = |m: String| Err(format!("refiner config: {m}"));
+        if self.prior_dim == 0 || self.nf == 0 || self.prior_hidden == 0 || self.prior_embed == 0 {
+            return bad("prior_dim, nf, prior_hidden and prior_embed must be positive".into());
+        }
+        if self.heads == 0 || self.nf % self.heads != 0 {
+            return bad(format!("nf {} must be a multiple of heads {}", self.nf, self.heads));
+        }
+        if self.dyn_kernel % 2 == 0 {
+            return bad(format!("dyn_kernel {} must be odd", self.dyn_kernel));
+        }
+        if self.decoder_channels % 4 != 0 || self.decoder_channels == 0 {
+            return bad(format!("decoder_channels {} must be a positive multiple of 4 (PixelShuffle 2)", self.decoder_channels));
+        }
+        if ![1, 2, 4].contains(&self.internal_scale) {
+            return bad(format!("internal_scale {} must be 1, 2 or 4", self.internal_scale));
+        }
+        if self.position_embedding && self.pos_channels == 0 {
+            return bad("pos_channels must be positive when position_embedding is on".into());
+        }
+        if !(self.ffn_factor > 0.0) || self.ca_hidden == 0 {
+            return bad("ffn_factor and ca_hidden must be positive".into());
+        }
+        Ok(())
+    }
+
+    fn uses_mapping(&self) -> bool {
+        matches!(self.prior_mode, PriorMode::Guided | PriorMode::Zero)
+    }
+
+    fn head_channels(&self) -> usize {
+        match self.head {
+            Head::MaskResidual => 4,
+            Head::ResidualOnly => 3,
+        }
+    }
+}
+
+/// R: `restored` and `degraded` `[N, 3, H, W]` (H, W multiples of `pad_multiple`), `prior`
+/// `[N, D]` -> refined `[N, 3, H, W]`.
+pub fn refiner_forward<O: Ops>(o: &mut O, cfg: &RefinerConfig, restored: &O::T, degraded: &O::T, prior: &O::T) -> O::T {
+    let s = cfg.internal_scale;
+    let (r_in, d_in) = if s > 1 { (o.avg_pool(restored, s), o.avg_pool(degraded, s)) } else { (restored.clone(), degraded.clone()) };
+    let head = refiner_core(o, cfg, &r_in, &d_in, prior);
+    let head = o.upsample_bilinear(&head, cfg.head_channels(), s);
+    match cfg.head {
+        Head::MaskResidual => {
+            let logit = o.slice_channels(&head, 0, 1);
+            let mask = o.sigmoid(&logit);
+            let resid = o.slice_channels(&head, 1, 4);
+            let diff = o.sub(restored, degraded);
+            let masked = o.mul(&diff, &mask);
+            let corrected = o.add(degraded, &masked);
+            o.add(&corrected, &resid)
+        }
+        Head::ResidualOnly => {
+            let base = o.clamp(restored, 0.0, 1.0);
+            o.add(&base, &head)
+        }
+    }
+}
+
+/// Encoder -> SVE -> CSA -> decoder; returns the head's pre-activation output at the input size.
+fn refiner_core<O: Ops>(o: &mut O, cfg: &RefinerConfig, restored: &O::T, degraded: &O::T, prior: &O::T) -> O::T {
+    let (nf, a) = (cfg.nf, cfg.slope);
+    let g = match cfg.prior_mode {
+        PriorMode::Zero => Some(o.mul_scalar(prior, 0.0)),
+        PriorMode::Ignored => None,
+        PriorMode::Guided | PriorMode::Concat => Some(prior.clone()),
+    };
+
+    // R_e: f = R_e(Î ⊕ I_d) at H/4.
+    let x = o.concat(&[restored, degraded]);
+    let x = conv_same(o, "refiner.enc.conv0", &x, 6, nf, 3);
+    let x = o.instance_norm(&x, 1e-5);
+    let x = o.leaky_relu(&x, a);
+    let x = conv(o, "refiner.enc.down1", &x, nf, nf, 3, Conv2d::down(3), true);
+    let x = o.leaky_relu(&x, a);
+    let x = conv(o, "refiner.enc.down2", &x, nf, nf, 3, Conv2d::down(3), true);
+    let mut f = o.leaky_relu(&x, a);
+    if let (PriorMode::Concat, Some(g)) = (cfg.prior_mode, &g) {
+        let gm = o.expand_hw(g, &f);
+        let cat = o.concat(&[&f, &gm]);
+        f = conv(o, "refiner.prior_concat", &cat, nf + cfg.prior_dim, nf, 1, Conv2d::same(1), true);
+    }
+
+    // Prior mappings T_m, T_c ([N, prior_embed]) when the prior guides the attention.
+    let mapped = |o: &mut O, name: &str| -> Option<O::T> {
+        let g = g.as_ref().filter(|_| cfg.uses_mapping())?;
+        let h = linear(o, &format!("{name}.fc1"), g, cfg.prior_dim, cfg.prior_hidden);
+        let h = o.leaky_relu(&h, a);
+        Some(linear(o, &format!("{name}.fc2"), &h, cfg.prior_hidden, cfg.prior_embed))
+    };
+    let t_m = mapped(o, "refiner.t_m");
+    let t_c = mapped(o, "refiner.t_c");
+    let embed_c = if t_m.is_some() { cfg.prior_embed } else { 0 };
+    let pos_c = if cfg.position_embedding { cfg.pos_channels } else { 0 };
+
+    let f_hat = sve(o, cfg, &f, t_m.as_ref(), embed_c, pos_c);
+    let f_bar = csa(o, cfg, &f_hat, t_c.as_ref(), embed_c, pos_c);
+
+    // R_d: two (conv3x3 -> PixelShuffle 2 -> LReLU), conv3x3 -> LReLU -> conv3x3 to the head.
+    let c_up = cfg.decoder_channels / 4;
+    let y = conv_same(o, "refiner.dec.up1", &f_bar, nf, cfg.decoder_channels, 3);
+    let y = o.pixel_shuffle(&y, 2);
+    let y = o.leaky_relu(&y, a);
+    let y = conv_same(o, "refiner.dec.up2", &y, c_up, cfg.decoder_channels, 3);
+    let y = o.pixel_shuffle(&y, 2);
+    let y = o.leaky_relu(&y, a);
+    let y = conv_same(o, "refiner.dec.conv", &y, c_up, nf, 3);
+    let y = o.leaky_relu(&y, a);
+    conv_same(o, "refiner.dec.out", &y, nf, cfg.head_channels(), 3)
+}
+
+/// Position embedding S = P(coordinate grid): conv3x3 2->c, LReLU, conv1x1 c->c.
+fn position_embedding<O: Ops>(o: &mut O, cfg: &RefinerConfig, name: &str, like: &O::T) -> O::T {
+    let grid = o.coord_grid(like);
+    let s = conv_same(o, &format!("{name}.conv1"), &grid, 2, cfg.pos_channels, 3);
+    let s = o.leaky_relu(&s, cfg.slope);
+    conv_same(o, &format!("{name}.conv2"), &s, cfg.pos_channels, cfg.pos_channels, 1)
+}
+
+/// f ⊕ T(g) ⊕ S: the guided input of R_m and R_p.
+fn guided_input<O: Ops>(o: &mut O, cfg: &RefinerConfig, pos_name: &str, f: &O::T, t: Option<&O::T>) -> O::T {
+    let mut parts = vec![f.clone()];
+    if let Some(t) = t {
+        parts.push(o.expand_hw(t, f));
+    }
+    if cfg.position_embedding {
+        parts.push(position_embedding(o, cfg, pos_name, f));
+    }
+    let refs: Vec<&O::T> = parts.iter().collect();
+    if refs.len() == 1 { f.clone() } else { o.concat(&refs) }
+}
+
+/// PTG-SVE: f̂ = M·f_s + (1 − M)·f_l with M = sigmoid(R_m(f ⊕ T_m(g) ⊕ S_m)).
+fn sve<O: Ops>(o: &mut O, cfg: &RefinerConfig, f: &O::T, t_m: Option<&O::T>, embed_c: usize, pos_c: usize) -> O::T {
+    let (nf, a) = (cfg.nf, cfg.slope);
+    // Short range R_s: a residual block.
+    let r = conv_same(o, "refiner.sve.short.conv1", f, nf, nf, 3);
+    let r = o.leaky_relu(&r, a);
+    let r = conv_same(o, "refiner.sve.short.conv2", &r, nf, nf, 3);
+    let f_s = o.add(f, &r);
+    // Long range R_l: Restormer blocks.
+    let mut f_l = f.clone();
+    for i in 0..cfg.restormer_blocks {
+        f_l = restormer_block(o, cfg, &format!("refiner.sve.long.{i}"), &f_l);
+    }
+    if !cfg.sve {
+        return o.add(&f_s, &f_l);
+    }
+    let inp = guided_input(o, cfg, "refiner.sve.pos", f, t_m);
+    let m = conv_same(o, "refiner.sve.range.conv1", &inp, nf + embed_c + pos_c, nf, 3);
+    let m = o.leaky_relu(&m, a);
+    let m = conv_same(o, "refiner.sve.range.conv2", &m, nf, 1, 3);
+    let m = o.sigmoid(&m);
+    // M·f_s + (1 − M)·f_l = f_l + M·(f_s − f_l)
+    let d = o.sub(&f_s, &f_l);
+    let md = o.mul(&m, &d);
+    o.add(&f_l, &md)
+}
+
+/// Restormer transformer block: x + MDTA(LN(x)); x + GDFN(LN(x)). Convs without bias, as
+/// Restormer's default.
+fn restormer_block<O: Ops>(o: &mut O, cfg: &RefinerConfig, name: &str, x: &O::T) -> O::T {
+    let c = cfg.nf;
+    let h = cfg.heads;
+    // MDTA: transposed (channel) attention.
+    let n = layer_norm(o, &format!("{name}.norm1"), x, c);
+    let qkv = conv(o, &format!("{name}.attn.qkv"), &n, c, 3 * c, 1, Conv2d::same(1), false);
+    let qkv = conv(o, &format!("{name}.attn.qkv_dw"), &qkv, 3 * c, 3 * c, 3, Conv2d::same(3).with_groups(3 * c), false);
+    let q = o.slice_channels(&qkv, 0, c);
+    let k = o.slice_channels(&qkv, c, 2 * c);
+    let v = o.slice_channels(&qkv, 2 * c, 3 * c);
+    let q = o.split_heads(&q, h);
+    let k = o.split_heads(&k, h);
+    let v = o.split_heads(&v, h);
+    let q = o.l2_normalize(&q, 3, 1e-12);
+    let k = o.l2_normalize(&k, 3, 1e-12);
+    let kt = o.transpose_last2(&k);
+    let attn = o.matmul(&q, &kt);
+    let temp = o.param(&format!("{name}.attn.temperature"), &[1, h, 1, 1], Init::Const(1.0));
+    let attn = o.mul(&attn, &temp);
+    let attn = o.softmax(&attn, 3);
+    let out = o.matmul(&attn, &v);
+    let out = o.merge_heads(&out, x);
+    let out = conv(o, &format!("{name}.attn.project_out"), &out, c, c, 1, Conv2d::same(1), false);
+    let x = o.add(x, &out);
+    // GDFN: gated-GELU depthwise feed-forward.
+    let hidden = (c as f32 * cfg.ffn_factor) as usize;
+    let n = layer_norm(o, &format!("{name}.norm2"), &x, c);
+    let p = conv(o, &format!("{name}.ffn.project_in"), &n, c, 2 * hidden, 1, Conv2d::same(1), false);
+    let p = conv(o, &format!("{name}.ffn.dw"), &p, 2 * hidden, 2 * hidden, 3, Conv2d::same(3).with_groups(2 * hidden), false);
+    let x1 = o.slice_channels(&p, 0, hidden);
+    let x2 = o.slice_channels(&p, hidden, 2 * hidden);
+    let g1 = o.gelu(&x1);
+    let gated = o.mul(&g1, &x2);
+    let out = conv(o, &format!("{name}.ffn.project_out"), &gated, hidden, c, 1, Conv2d::same(1), false);
+    o.add(&x, &out)
+}
+
+/// PTG-CSA: f̄ = R_f(f̂·M_c ⊕ f̂·M_s) + f̂.
+fn csa<O: Ops>(o: &mut O, cfg: &RefinerConfig, f_hat: &O::T, t_c: Option<&O::T>, embed_c: usize, pos_c: usize) -> O::T {
+    let (nf, a, k) = (cfg.nf, cfg.slope, cfg.dyn_kernel);
+    let f_c = if cfg.channel_attention {
+        // M_c = sigmoid(MLP(avgpool(f̂) ⊕ T_c(g))).
+        let pooled = o.mean_hw(f_hat);
+        let inp = match t_c {
+            Some(t) => o.concat(&[&pooled, t]),
+            None => pooled,
+        };
+        let h = linear(o, "refiner.csa.channel.fc1", &inp, nf + embed_c, cfg.ca_hidden);
+        let h = o.leaky_relu(&h, a);
+        let h = linear(o, "refiner.csa.channel.fc2", &h, cfg.ca_hidden, nf);
+        let m_c = o.sigmoid(&h);
+        let m_c = o.unsqueeze_hw(&m_c);
+        o.mul(f_hat, &m_c)
+    } else {
+        f_hat.clone()
+    };
+    let f_s = if cfg.spatial_attention {
+        // C_p = R_p(f̂ ⊕ T_c(g) ⊕ S_c): a k x k kernel per channel per pixel.
+        let inp = guided_input(o, cfg, "refiner.csa.pos", f_hat, t_c);
+        let c_p = conv_same(o, "refiner.csa.spatial.kernel1", &inp, nf + embed_c + pos_c, nf, 3);
+        let c_p = o.leaky_relu(&c_p, a);
+        let c_p = conv_same(o, "refiner.csa.spatial.kernel2", &c_p, nf, nf * k * k, 3);
+        // M̂_s = f̂ * C_p; M_s = R_o(M̂_s) = sigmoid(conv3x3(LReLU(M̂_s))) to one channel.
+        let m = o.dynamic_conv(f_hat, &c_p, nf, k);
+        let m = o.leaky_relu(&m, a);
+        let m = conv_same(o, "refiner.csa.spatial.out", &m, nf, 1, 3);
+        let m_s = o.sigmoid(&m);
+        o.mul(f_hat, &m_s)
+    } else {
+        f_hat.clone()
+    };
+    let cat = o.concat(&[&f_c, &f_s]);
+    let fused = conv(o, "refiner.csa.fuse", &cat, 2 * nf, nf, 1, Conv2d::same(1), true);
+    o.add(&fused, f_hat)
+}
