@@ -12,3 +12,4 @@ pub mod onnx_proto;
 pub mod ops;
 pub mod params;
 pub mod ptgrm;
+pub mod import;
