@@ -1,0 +1,82 @@
+//! The imported torchvision MobileNetV2 prior, run through ONNX Runtime on packaged photos.
+
+mod import_support;
+
+use import_support::{load_rgb, photo, run_image, weights};
+use ptgrm_model::import::{mobilenet_v2, torch_legacy};
+use prost::Message;
+
+fn graph(with_logits: bool) -> Option<Vec<u8>> {
+    let pth = weights("mobilenet_v2-b0353104.pth")?;
+    let sd = torch_legacy::load(&pth).unwrap();
+    Some(mobilenet_v2::build_prior(&sd, with_logits).unwrap().encode_to_vec())
+}
+
+fn argmax(v: &[f32]) -> usize {
+    (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b])).unwrap()
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// (prior, logits) of one photo.
+fn classify(model: &[u8], file: &str) -> Option<(Vec<f32>, Vec<f32>)> {
+    let (img, h, w) = load_rgb(&photo(file)?);
+    let mut out = run_image(model, "image", &img, [1, 3, h, w], &["prior", "logits"]);
+    let (logits_shape, logits) = out.pop().unwrap();
+    let (prior_shape, prior) = out.pop().unwrap();
+    assert_eq!(prior_shape, [1, 1280]);
+    assert_eq!(logits_shape, [1, 1000]);
+    Some((prior, logits))
+}
+
+#[test]
+fn top1_class_of_packaged_photos_is_right() {
+    let Some(model) = graph(true) else { return };
+    // ImageNet classes: 281 tabby .. 285 Egyptian cat; 967 espresso, 968 cup, 504 coffee mug.
+    let Some((cat_prior, cat)) = classify(&model, "train/skimage-chelsea.png") else { return };
+    let top_cat = argmax(&cat);
+    eprintln!("chelsea: top-1 class {top_cat}");
+    assert!((281..=285).contains(&top_cat), "chelsea classified as {top_cat}");
+    let Some((coffee_prior, coffee)) = classify(&model, "train/skimage-coffee.png") else { return };
+    let top_coffee = argmax(&coffee);
+    eprintln!("coffee: top-1 class {top_coffee}");
+    assert!([967, 968, 504].contains(&top_coffee), "coffee classified as {top_coffee}");
+
+    let norm: f32 = cosine(&cat_prior, &cat_prior).sqrt();
+    assert!((norm - 1.0).abs() < 1e-4, "prior is L2-normalized, norm {norm}");
+    let apart = cosine(&cat_prior, &coffee_prior);
+    eprintln!("cosine(chelsea, coffee) = {apart}");
+    assert!(apart < 0.8, "different scenes give different priors (cosine {apart})");
+}
+
+#[test]
+fn prior_takes_any_size_and_batches_consistently() {
+    let Some(model) = graph(false) else { return };
+    let Some(path) = photo("train/skimage-chelsea.png") else { return };
+    let (img, h, w) = load_rgb(&path);
+    // an odd-sized crop, twice in one batch, and its mirror image
+    let (ch, cw) = (97, 131);
+    let mut crop = vec![0.0f32; 3 * ch * cw];
+    let mut mirror = crop.clone();
+    for c in 0..3 {
+        for y in 0..ch {
+            for x in 0..cw {
+                let v = img[c * h * w + (y + 40) * w + x + 150];
+                crop[(c * ch + y) * cw + x] = v;
+                mirror[(c * ch + y) * cw + (cw - 1 - x)] = v;
+            }
+        }
+    }
+    let batch = [crop.clone(), crop].concat();
+    let out = run_image(&model, "image", &batch, [2, 3, ch, cw], &["prior"]);
+    let (shape, prior) = &out[0];
+    assert_eq!(shape, &[2, 1280]);
+    let (a, b) = prior.split_at(1280);
+    assert!(a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5), "batch rows of the same image agree");
+    let m = run_image(&model, "image", &mirror, [1, 3, ch, cw], &["prior"]);
+    let same = cosine(a, &m[0].1);
+    eprintln!("cosine(crop, mirrored crop) = {same}");
+    assert!(same > 0.8, "a mirrored view keeps the prior close (cosine {same})");
+}
