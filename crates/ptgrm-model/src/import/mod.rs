@@ -2,6 +2,7 @@
 //! scripts/fetch-weights.sh) into ONNX graphs, with no Python at run time.
 
 pub mod pickle;
+pub mod cli;
 pub mod ffdnet;
 pub mod fold;
 pub mod mobilenet_v2;

