@@ -11,4 +11,5 @@ pub mod onnx_proto;
 pub mod ops;
 pub mod params;
 pub mod ptgrm;
+pub mod test_bundle;
 pub mod import;

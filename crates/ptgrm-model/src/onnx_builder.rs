@@ -428,6 +428,15 @@ impl Ops for OnnxBuilder {
     }
 
     fn mean_keepdim(&mut self, x: &Value, axes: &[usize]) -> Value {
+        // The mean over channels of an NCHW tensor (LayerNorm) as a 1x1 conv with weights 1/C:
+        // same function, but ONNX Runtime's conv kernels are far faster than a strided
+        // ReduceMean over axis 1.
+        if axes == [1] && x.rank() == 4 {
+            if let Some(c) = x.dim(1) {
+                let w = self.const_f32(&[1, c, 1, 1], &vec![1.0 / c as f32; c]);
+                return self.conv2d(x, &w, None, Conv2d::same(1));
+            }
+        }
         let mut shape = x.shape.clone();
         for &a in axes {
             shape[a] = Some(1);

@@ -1,0 +1,112 @@
+//! `ptgrm-model`: model-side tools.
+//!
+//! - `write-test-bundle --out DIR [--layout split|merged] [--prior-dim D] [--seed S] [--no-prior]`
+//!   writes an untrained bundle for tests and demos.
+//! - `params [--prior-dim D] [--ablation NAME] [--base-scale S] [--refiner-scale S]` prints
+//!   the parameter counts of F and R.
+
+use ptgrm_model::export::{parameter_counts, ModelConfig};
+use ptgrm_model::base::BaseConfig;
+use ptgrm_model::ptgrm::{RefinerConfig, ABLATIONS};
+use ptgrm_model::test_bundle::{write_test_bundle, Layout, TestBundleOptions};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage:
+  ptgrm-model write-test-bundle --out DIR [--layout split|merged] [--prior-dim D] [--seed S] [--no-prior]
+  ptgrm-model params [--prior-dim D] [--ablation NAME] [--base-scale S] [--refiner-scale S]";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ptgrm-model: {e}\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `--flag value` pairs and bare `--switch`es after the subcommand.
+struct Flags(Vec<(String, Option<String>)>);
+
+impl Flags {
+    fn parse(args: &[String], switches: &[&str], valued: &[&str]) -> Result<Flags, String> {
+        let mut out = Vec::new();
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            if switches.contains(&a.as_str()) {
+                out.push((a.clone(), None));
+            } else if valued.contains(&a.as_str()) {
+                let v = it.next().ok_or(format!("{a} needs a value"))?;
+                out.push((a.clone(), Some(v.clone())));
+            } else {
+                return Err(format!("unknown argument {a:?}"));
+            }
+        }
+        Ok(Flags(out))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().rev().find(|(k, _)| k == name).and_then(|(_, v)| v.as_deref())
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == name)
+    }
+
+    fn number<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T, String> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| format!("{name} {v:?} is not a valid number")),
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    let (cmd, rest) = args.split_first().ok_or("missing command")?;
+    match cmd.as_str() {
+        "write-test-bundle" => {
+            let f = Flags::parse(rest, &["--no-prior"], &["--out", "--layout", "--prior-dim", "--seed"])?;
+            let out = PathBuf::from(f.get("--out").ok_or("--out DIR is required")?);
+            let layout = match f.get("--layout").unwrap_or("split") {
+                "split" => Layout::Split,
+                "merged" => Layout::Merged,
+                other => return Err(format!("--layout {other:?}: expected split or merged")),
+            };
+            let opts = TestBundleOptions {
+                layout,
+                prior_dim: f.number("--prior-dim", 64)?,
+                seed: f.number("--seed", 0)?,
+                prior_graph: !f.has("--no-prior"),
+                ..Default::default()
+            };
+            let m = write_test_bundle(&out, &opts)?;
+            println!("wrote {} to {} (pad multiple {}, prior dim {})", m.name, out.display(), m.pad_multiple, m.prior.dim);
+            for (role, g) in m.graphs.iter() {
+                println!("  {role:8} {:14} {:>9} parameters", g.file, g.parameters);
+            }
+            Ok(())
+        }
+        "params" => {
+            let f = Flags::parse(rest, &[], &["--prior-dim", "--ablation", "--base-scale", "--refiner-scale"])?;
+            let mut refiner = RefinerConfig::paper(f.number("--prior-dim", 1280)?);
+            if let Some(a) = f.get("--ablation") {
+                refiner = refiner.ablation(a)?;
+            }
+            refiner.internal_scale = f.number("--refiner-scale", 1)?;
+            let base = BaseConfig { internal_scale: f.number("--base-scale", 1)?, ..Default::default() };
+            let cfg = ModelConfig { base: Some(base), refiner };
+            let (b, r) = parameter_counts(&cfg)?;
+            println!("base F:     {b:>9} parameters");
+            println!("refiner R:  {r:>9} parameters (prior dim {})", cfg.refiner.prior_dim);
+            println!("pad multiple {}; ablations: {}", cfg.pad_multiple(), ABLATIONS.join(", "));
+            Ok(())
+        }
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command {other:?}")),
+    }
+}
