@@ -7,6 +7,7 @@ pub mod bundle_format;
 pub mod export;
 pub mod layers;
 pub mod onnx_builder;
+pub mod onnx_check;
 pub mod onnx_proto;
 pub mod ops;
 pub mod params;
