@@ -44,6 +44,18 @@ fn top1_class_of_packaged_photos_is_right() {
     eprintln!("coffee: top-1 class {top_coffee}");
     assert!([967, 968, 504].contains(&top_coffee), "coffee classified as {top_coffee}");
 
+    // more photos from scripts/fetch-data.sh (Debian opencv-doc and mate-backgrounds):
+    // 950 orange, 335 fox squirrel, 372 baboon, 301 ladybug
+    for (file, class) in [
+        ("train/opencv-orange.jpg", 950),
+        ("train/opencv-squirrel_cls.jpg", 335),
+        ("train/opencv-baboon.jpg", 372),
+        ("train/mate-LadyBird.jpg", 301),
+    ] {
+        let Some((_, logits)) = classify(&model, file) else { continue };
+        assert_eq!(argmax(&logits), class, "{file}");
+    }
+
     let norm: f32 = cosine(&cat_prior, &cat_prior).sqrt();
     assert!((norm - 1.0).abs() < 1e-4, "prior is L2-normalized, norm {norm}");
     let apart = cosine(&cat_prior, &coffee_prior);
@@ -79,4 +91,26 @@ fn prior_takes_any_size_and_batches_consistently() {
     let same = cosine(a, &m[0].1);
     eprintln!("cosine(crop, mirrored crop) = {same}");
     assert!(same > 0.8, "a mirrored view keeps the prior close (cosine {same})");
+}
+
+#[test]
+fn prior_of_a_large_frame_is_stable_under_one_pixel_shifts() {
+    let Some(model) = graph(false) else { return };
+    let Some(path) = photo("train/mate-Storm.jpg") else { return };
+    let (img, h, w) = load_rgb(&path);
+    let (ch, cw) = (1080, 1600);
+    let mut priors = Vec::new();
+    for off in [0, 1] {
+        let mut c = Vec::with_capacity(3 * ch * cw);
+        for k in 0..3 {
+            for y in off..off + ch {
+                c.extend_from_slice(&img[k * h * w + y * w + off..k * h * w + y * w + off + cw]);
+            }
+        }
+        priors.push(run_image(&model, "image", &c, [1, 3, ch, cw], &["prior"]).remove(0).1);
+    }
+    // a plain bilinear downscale aliases: about 0.998 here; the prefiltered one about 0.9995
+    let c = cosine(&priors[0], &priors[1]);
+    eprintln!("cosine(frame, frame shifted by 1 px) = {c}");
+    assert!(c > 0.999, "prior drifts under a 1-pixel shift (cosine {c})");
 }

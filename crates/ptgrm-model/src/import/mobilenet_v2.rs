@@ -1,6 +1,6 @@
 //! torchvision's ImageNet MobileNetV2 (width 1.0) as the default prior encoder G.
 //!
-//! Graph: `image` [N,3,H,W] in [0,1], any size -> bilinear resize to 224x224 -> ImageNet
+//! Graph: `image` [N,3,H,W] in [0,1], any size -> anti-aliased resize to 224x224 -> ImageNet
 //! mean/std -> MobileNetV2 features (BatchNorm folded into the convs) -> global average pool
 //! -> 1280-d -> L2-normalize -> `prior` [N,1280]. With `with_logits`, a second output `logits`
 //! [N,1000] applies the ImageNet classifier to the pooled (unnormalized) features; it exists to
@@ -20,6 +20,7 @@ pub const INPUT_SIZE: usize = 224;
 pub const CLASSES: usize = 1000;
 pub const LOGITS: &str = "logits";
 const STEM: usize = 32;
+const PREFILTER: usize = 4;
 const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
@@ -138,7 +139,12 @@ pub fn build_prior(sd: &StateDict, with_logits: bool) -> Result<ModelProto, Impo
     let mut b = OnnxBuilder::with_params(params(sd, with_logits)?);
     const N: Dim = Dim::Named("N");
     let x = b.input(io::IMAGE, &[N, Dim::Fixed(3), Dim::Named("H"), Dim::Named("W")]);
-    let resized = b.resize_bilinear_to(&x, INPUT_SIZE, INPUT_SIZE);
+    // Bilinear to 4x the input size, then a 4x4 box average: a cheap anti-aliased downscale
+    // (opset 17 Resize has no antialias). Measured on 1600x1080 crops of mate photos, the prior
+    // of 1-pixel-shifted frames drifts 3x less (1 - cosine ~0.001 vs ~0.003) than with a
+    // direct bilinear resize; top-1 classes of 14 packaged photos are unchanged.
+    let upsampled = b.resize_bilinear_to(&x, INPUT_SIZE * PREFILTER, INPUT_SIZE * PREFILTER);
+    let resized = b.avg_pool(&upsampled, PREFILTER);
     let normalized = imagenet_normalize(&mut b, &resized);
     let feats = features(&mut b, &normalized);
     let pooled = b.mean_hw(&feats);
