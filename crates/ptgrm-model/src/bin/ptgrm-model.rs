@@ -4,6 +4,8 @@
 //!   writes an untrained bundle for tests and demos.
 //! - `params [--prior-dim D] [--ablation NAME] [--base-scale S] [--refiner-scale S]` prints
 //!   the parameter counts of F and R.
+//! - `import-mobilenet-v2`, `import-ffdnet`, `import-ffdnet-prior`: third-party PyTorch
+//!   weights -> ONNX prior / base graphs (see `ptgrm_model::import::cli`).
 
 use ptgrm_model::export::{parameter_counts, ModelConfig};
 use ptgrm_model::base::BaseConfig;
@@ -14,7 +16,10 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage:
   ptgrm-model write-test-bundle --out DIR [--layout split|merged] [--prior-dim D] [--seed S] [--no-prior]
-  ptgrm-model params [--prior-dim D] [--ablation NAME] [--base-scale S] [--refiner-scale S]";
+  ptgrm-model params [--prior-dim D] [--ablation NAME] [--base-scale S] [--refiner-scale S]
+  ptgrm-model import-mobilenet-v2 --pth P --out prior.onnx [--with-logits]
+  ptgrm-model import-ffdnet --pth P --sigma S --out base.onnx
+  ptgrm-model import-ffdnet-prior --pth P --sigma S [--layer L] --out prior.onnx";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -101,6 +106,11 @@ fn run(args: &[String]) -> Result<(), String> {
             println!("base F:     {b:>9} parameters");
             println!("refiner R:  {r:>9} parameters (prior dim {})", cfg.refiner.prior_dim);
             println!("pad multiple {}; ablations: {}", cfg.pad_multiple(), ABLATIONS.join(", "));
+            Ok(())
+        }
+        // third-party weights -> ONNX (ptgrm_model::import::cli); prints the manifest record
+        c if ptgrm_model::import::cli::SUBCOMMANDS.contains(&c) => {
+            println!("{}", ptgrm_model::import::cli::run(c, rest)?);
             Ok(())
         }
         "-h" | "--help" | "help" => {
