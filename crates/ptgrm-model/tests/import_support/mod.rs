@@ -21,7 +21,10 @@ pub fn asset(path: PathBuf, how_to_get: &str) -> Option<PathBuf> {
     if std::env::var("PTGRM_REQUIRE_IMPORT_ASSETS").as_deref() == Ok("1") {
         panic!("{msg}; PTGRM_REQUIRE_IMPORT_ASSETS=1 requires it");
     }
-    eprintln!("skipped: {msg}");
+    // Written to the stderr handle directly: libtest captures eprintln! of passing tests, and
+    // a skip must show in the log.
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "skipped: {msg}");
     None
 }
 
