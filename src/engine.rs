@@ -226,8 +226,9 @@ impl Engine {
     fn write_refined(&mut self, strength: f32, out: &mut FrameMut) {
         let b = &mut self.buf;
         if strength < 1.0 {
+            // Blend with the displayable (clamped) result, so strength 0.5 is halfway on screen.
             for (r, i) in b.refined.data.iter_mut().zip(&b.input.data) {
-                *r = i + strength * (*r - i);
+                *r = i + strength * (r.clamp(0.0, 1.0) - i);
             }
         }
         write_frame(&b.refined, out);
