@@ -11,7 +11,7 @@
 //! head conv's input channels are permuted at import.
 
 use super::ImportError;
-use super::torch_legacy::StateDict;
+use super::state_dict::StateDict;
 use crate::bundle_format::io;
 use crate::onnx_builder::{Dim, OnnxBuilder, Value, attr_int, attr_string};
 use crate::onnx_proto::ModelProto;

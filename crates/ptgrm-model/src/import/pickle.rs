@@ -211,7 +211,7 @@ impl Vm<'_> {
     }
 
     fn set_items(&mut self, dict: ObjId, items: Vec<ObjId>) -> Result<(), ImportError> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err(corrupt("pickle: SETITEMS with an odd number of items".into()));
         }
         let Obj::Dict(entries) = &mut self.objects[dict] else {
