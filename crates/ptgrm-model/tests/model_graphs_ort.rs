@@ -1,0 +1,273 @@
+//! Every exported graph in ONNX Runtime: shapes at odd sizes padded to the pad multiple,
+//! parity with the pure-Rust reference backend running the same forward, IO names against the
+//! manifest, and the prior switches doing what the ablations claim.
+
+mod model_support;
+
+use model_support::ref_ops::{RefOps, Tensor};
+use model_support::{max_abs_diff, named, random, run, session};
+use ptgrm_model::base::{base_forward, BaseConfig};
+use ptgrm_model::bundle_format::{io, Manifest};
+use ptgrm_model::export::{
+    base_graph, init_params, merged_graph, parameter_counts, refiner_graph, test_prior_graph, ModelConfig,
+};
+use ptgrm_model::onnx_builder::ParamSource;
+use ptgrm_model::onnx_proto::decode_model;
+use ptgrm_model::ptgrm::{refiner_forward, RefinerConfig, ABLATIONS};
+use ptgrm_model::test_bundle::{write_test_bundle, Layout, TestBundleOptions};
+
+const TOL: f32 = 1e-4;
+/// The odd frame sizes (N, H, W) every graph must handle once padded.
+const SIZES: [(usize, usize, usize); 2] = [(1, 40, 56), (2, 67, 45)];
+/// Sizes for the comparison with the (slow, naive) reference backend.
+const REF_SIZES: [(usize, usize, usize); 2] = [(1, 16, 24), (2, 13, 9)];
+
+/// The engine's rule: H and W rounded up to the pad multiple.
+fn padded(len: usize, multiple: usize) -> usize {
+    len.div_ceil(multiple) * multiple
+}
+
+fn image(n: usize, h: usize, w: usize, seed: u64) -> Vec<f32> {
+    random(n * 3 * h * w, seed, 0.0, 1.0)
+}
+
+fn small_refiner() -> RefinerConfig {
+    RefinerConfig::paper(8)
+}
+
+#[test]
+fn base_graph_matches_reference_at_padded_odd_sizes() {
+    let cfg = BaseConfig::default();
+    let g = base_graph(&cfg, ParamSource::Seeded(1)).unwrap();
+    assert_eq!((g.inputs.clone(), g.outputs.clone()), (vec![io::IMAGE.to_string()], vec![io::BASE.to_string()]));
+    let m = cfg.pad_multiple();
+    assert_eq!(m, 8);
+    for (n, h, w) in SIZES {
+        let (h, w) = (padded(h, m), padded(w, m));
+        let got = run(&g.bytes, &[named(io::IMAGE, &[n, 3, h, w], image(n, h, w, 19))], &[io::BASE]);
+        assert_eq!(got[0].0, vec![n, 3, h, w]);
+        assert!(got[0].1.iter().all(|v| v.is_finite()));
+    }
+    for (i, (n, h, w)) in REF_SIZES.into_iter().enumerate() {
+        let (h, w) = (padded(h, m), padded(w, m));
+        let x = image(n, h, w, 20 + i as u64);
+        let got = run(&g.bytes, &[named(io::IMAGE, &[n, 3, h, w], x.clone())], &[io::BASE]);
+        assert_eq!(got[0].0, vec![n, 3, h, w]);
+        let want = base_forward(&mut RefOps::seeded(1), &cfg, &Tensor::new(&[n, 3, h, w], x));
+        let d = max_abs_diff(&got[0].1, &want.data);
+        assert!(d <= TOL, "{n}x3x{h}x{w}: max abs diff {d}");
+    }
+}
+
+#[test]
+fn refiner_graph_matches_reference_at_padded_odd_sizes() {
+    let cfg = small_refiner();
+    let g = refiner_graph(&cfg, ParamSource::Seeded(2)).unwrap();
+    assert_eq!(g.inputs, vec![io::RESTORED, io::DEGRADED, io::PRIOR]);
+    assert_eq!(g.outputs, vec![io::REFINED]);
+    let m = cfg.pad_multiple();
+    for (i, (n, h, w)) in SIZES.into_iter().chain(REF_SIZES).enumerate() {
+        let (h, w) = (padded(h, m), padded(w, m));
+        let (r, d) = (image(n, h, w, 30 + i as u64), image(n, h, w, 40 + i as u64));
+        let p = random(n * cfg.prior_dim, 50 + i as u64, -1.0, 1.0);
+        let got = run(
+            &g.bytes,
+            &[
+                named(io::RESTORED, &[n, 3, h, w], r.clone()),
+                named(io::DEGRADED, &[n, 3, h, w], d.clone()),
+                named(io::PRIOR, &[n, cfg.prior_dim], p.clone()),
+            ],
+            &[io::REFINED],
+        );
+        assert_eq!(got[0].0, vec![n, 3, h, w]);
+        if i < SIZES.len() {
+            assert!(got[0].1.iter().all(|v| v.is_finite()));
+            continue; // the naive reference is too slow at full test sizes
+        }
+        let want = refiner_forward(
+            &mut RefOps::seeded(2),
+            &cfg,
+            &Tensor::new(&[n, 3, h, w], r),
+            &Tensor::new(&[n, 3, h, w], d),
+            &Tensor::new(&[n, cfg.prior_dim], p),
+        );
+        let diff = max_abs_diff(&got[0].1, &want.data);
+        assert!(diff <= TOL, "{n}x3x{h}x{w}: max abs diff {diff}");
+    }
+}
+
+/// Runs a refiner graph on fixed inputs with the given prior.
+fn refine(bytes: &[u8], dim: usize, prior: Vec<f32>) -> Vec<f32> {
+    let (n, h, w) = (1, 16, 24);
+    let inputs = [
+        named(io::RESTORED, &[n, 3, h, w], image(n, h, w, 60)),
+        named(io::DEGRADED, &[n, 3, h, w], image(n, h, w, 61)),
+        named(io::PRIOR, &[n, dim], prior),
+    ];
+    run(bytes, &inputs, &[io::REFINED]).remove(0).1
+}
+
+#[test]
+fn every_ablation_exports_runs_and_keeps_its_prior_contract() {
+    let base = small_refiner();
+    for name in ABLATIONS {
+        let cfg = base.ablation(name).unwrap();
+        let g = refiner_graph(&cfg, ParamSource::Seeded(3)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let (n, h, w) = SIZES[1];
+        let (h, w) = (padded(h, cfg.pad_multiple()), padded(w, cfg.pad_multiple()));
+        let inputs = [
+            named(io::RESTORED, &[n, 3, h, w], image(n, h, w, 70)),
+            named(io::DEGRADED, &[n, 3, h, w], image(n, h, w, 71)),
+            named(io::PRIOR, &[n, cfg.prior_dim], random(n * cfg.prior_dim, 72, -1.0, 1.0)),
+        ];
+        let out = run(&g.bytes, &inputs, &[io::REFINED]);
+        assert_eq!(out[0].0, vec![n, 3, h, w], "{name}");
+        assert!(out[0].1.iter().all(|v| v.is_finite()), "{name}: non-finite output");
+
+        let a = refine(&g.bytes, cfg.prior_dim, random(cfg.prior_dim, 80, -1.0, 1.0));
+        let b = refine(&g.bytes, cfg.prior_dim, random(cfg.prior_dim, 81, -1.0, 1.0));
+        let prior_matters = max_abs_diff(&a, &b) > 1e-6;
+        let expect = !matches!(*name, "no-prior" | "large-no-prior");
+        assert_eq!(prior_matters, expect, "{name}: the prior input {} change the output", if expect { "must" } else { "must not" });
+    }
+}
+
+#[test]
+fn reduced_internal_resolution_keeps_full_size_io() {
+    let base = BaseConfig { internal_scale: 2, ..Default::default() };
+    let refiner = RefinerConfig { internal_scale: 4, ..small_refiner() };
+    let cfg = ModelConfig { base: Some(base.clone()), refiner: refiner.clone() };
+    assert_eq!(cfg.pad_multiple(), 16);
+    let g = merged_graph(&base, &refiner, ParamSource::Seeded(4)).unwrap();
+    for (n, h, w) in REF_SIZES {
+        let (h, w) = (padded(h, 16), padded(w, 16));
+        let x = image(n, h, w, 90);
+        let p = random(n * 8, 91, -1.0, 1.0);
+        let got = run(&g.bytes, &[named(io::IMAGE, &[n, 3, h, w], x.clone()), named(io::PRIOR, &[n, 8], p.clone())], &[io::REFINED, io::BASE]);
+        assert_eq!(got[0].0, vec![n, 3, h, w]);
+        assert_eq!(got[1].0, vec![n, 3, h, w]);
+        let mut r = RefOps::seeded(4);
+        let want_base = base_forward(&mut r, &base, &Tensor::new(&[n, 3, h, w], x.clone()));
+        let want = refiner_forward(&mut r, &refiner, &want_base, &Tensor::new(&[n, 3, h, w], x), &Tensor::new(&[n, 8], p));
+        assert!(max_abs_diff(&got[1].1, &want_base.data) <= TOL);
+        assert!(max_abs_diff(&got[0].1, &want.data) <= TOL);
+    }
+}
+
+#[test]
+fn merged_graph_equals_base_then_refiner() {
+    let (bc, rc) = (BaseConfig::default(), small_refiner());
+    let merged = merged_graph(&bc, &rc, ParamSource::Seeded(5)).unwrap();
+    assert_eq!(merged.inputs, vec![io::IMAGE, io::PRIOR]);
+    assert_eq!(merged.outputs, vec![io::REFINED, io::BASE]);
+    let base = base_graph(&bc, ParamSource::Seeded(5)).unwrap();
+    let refiner = refiner_graph(&rc, ParamSource::Seeded(5)).unwrap();
+    let (n, h, w) = (2, 24, 32);
+    let x = image(n, h, w, 100);
+    let p = random(n * 8, 101, -1.0, 1.0);
+    let m = run(&merged.bytes, &[named(io::IMAGE, &[n, 3, h, w], x.clone()), named(io::PRIOR, &[n, 8], p.clone())], &[io::REFINED, io::BASE]);
+    let b = run(&base.bytes, &[named(io::IMAGE, &[n, 3, h, w], x.clone())], &[io::BASE]).remove(0).1;
+    let r = run(
+        &refiner.bytes,
+        &[named(io::RESTORED, &[n, 3, h, w], b.clone()), named(io::DEGRADED, &[n, 3, h, w], x), named(io::PRIOR, &[n, 8], p)],
+        &[io::REFINED],
+    )
+    .remove(0)
+    .1;
+    assert!(max_abs_diff(&m[1].1, &b) <= 1e-6);
+    assert!(max_abs_diff(&m[0].1, &r) <= 1e-5);
+}
+
+#[test]
+fn test_prior_graph_gives_unit_vectors_at_any_size() {
+    let g = test_prior_graph(16, ParamSource::Seeded(6)).unwrap();
+    for (n, h, w) in [(1, 40, 56), (2, 67, 45), (1, 3, 5)] {
+        let out = run(&g.bytes, &[named(io::IMAGE, &[n, 3, h, w], image(n, h, w, 110))], &[io::PRIOR]);
+        assert_eq!(out[0].0, vec![n, 16]);
+        for v in out[0].1.chunks(16) {
+            let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-5, "norm {norm}");
+        }
+    }
+}
+
+#[test]
+fn default_refiner_stays_under_one_million_parameters() {
+    for d in [512, 1280] {
+        let cfg = ModelConfig { base: Some(BaseConfig::default()), refiner: RefinerConfig::paper(d) };
+        let (b, r) = parameter_counts(&cfg).unwrap();
+        println!("prior dim {d}: base F {b} parameters, refiner R {r} parameters");
+        assert!(r < 1_000_000, "R has {r} parameters with D = {d}");
+        assert!(b > 0);
+    }
+}
+
+#[test]
+fn trained_weights_round_trip_into_the_exported_graph() {
+    let cfg = ModelConfig { base: None, refiner: small_refiner() };
+    let params = init_params(&cfg, 7).unwrap();
+    assert!(params.keys().all(|k| k.starts_with("refiner.")));
+    let from_map = refiner_graph(&cfg.refiner, ParamSource::Given(params.clone())).unwrap();
+    let seeded = refiner_graph(&cfg.refiner, ParamSource::Seeded(7)).unwrap();
+    assert_eq!(from_map.bytes, seeded.bytes);
+    // A changed weight changes the output; a missing one is an error naming it.
+    let mut changed = params.clone();
+    changed.get_mut("refiner.dec.out.bias").unwrap().data[1] += 0.5;
+    let other = refiner_graph(&cfg.refiner, ParamSource::Given(changed)).unwrap();
+    let p = random(8, 120, -1.0, 1.0);
+    assert!(max_abs_diff(&refine(&seeded.bytes, 8, p.clone()), &refine(&other.bytes, 8, p)) > 0.1);
+    let mut missing = params;
+    missing.remove("refiner.t_m.fc1.weight");
+    let err = refiner_graph(&cfg.refiner, ParamSource::Given(missing)).unwrap_err();
+    assert!(err.contains("refiner.t_m.fc1.weight"), "{err}");
+}
+
+#[test]
+fn invalid_configs_are_errors() {
+    let bad = RefinerConfig { heads: 3, ..small_refiner() };
+    assert!(refiner_graph(&bad, ParamSource::Seeded(0)).unwrap_err().contains("heads"));
+    let bad = BaseConfig { internal_scale: 3, ..Default::default() };
+    assert!(base_graph(&bad, ParamSource::Seeded(0)).unwrap_err().contains("internal_scale"));
+    assert!(small_refiner().ablation("no-such").unwrap_err().contains("unknown ablation"));
+}
+
+fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("ptgrm-model-test-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn test_bundles_load_and_their_graphs_match_the_manifest() {
+    let cases = [(Layout::Split, true), (Layout::Merged, true), (Layout::Split, false)];
+    for (i, (layout, prior_graph)) in cases.into_iter().enumerate() {
+        let dir = temp_dir(&format!("bundle{i}"));
+        let opts = TestBundleOptions { layout, prior_graph, prior_dim: 16, ..Default::default() };
+        let written = write_test_bundle(&dir, &opts).unwrap();
+        let m = Manifest::read(&dir).unwrap();
+        assert_eq!(m, written);
+        assert_eq!(m.pad_multiple, 8);
+        assert_eq!(m.prior.dim, 16);
+        assert!(m.provenance.note.as_deref().unwrap_or("").contains("untrained"));
+        assert_eq!(m.graphs.prior.is_some(), prior_graph);
+        for (role, gf) in m.graphs.iter() {
+            let bytes = Manifest::read_graph(&dir, role, gf).unwrap();
+            let graph = decode_model(&bytes).unwrap().graph.unwrap();
+            let names = |v: &[ptgrm_model::onnx_proto::ValueInfoProto]| -> Vec<String> {
+                v.iter().map(|x| x.name.clone().unwrap_or_default()).collect()
+            };
+            assert_eq!(names(&graph.input), gf.inputs, "{role} inputs");
+            assert_eq!(names(&graph.output), gf.outputs, "{role} outputs");
+            let s = session(&bytes);
+            let ort_in: Vec<String> = s.inputs().iter().map(|x| x.name().to_string()).collect();
+            let ort_out: Vec<String> = s.outputs().iter().map(|x| x.name().to_string()).collect();
+            assert_eq!(ort_in, gf.inputs, "{role} inputs as ONNX Runtime sees them");
+            assert_eq!(ort_out, gf.outputs, "{role} outputs as ONNX Runtime sees them");
+            assert!(gf.parameters > 0);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    // An unwritable destination is an error, not a panic.
+    let err = write_test_bundle(std::path::Path::new("/proc/ptgrm-no-such-dir"), &TestBundleOptions::default()).unwrap_err();
+    assert!(err.contains("/proc/ptgrm-no-such-dir"), "{err}");
+}
