@@ -95,7 +95,8 @@ fn odd_sizes_keep_their_shape_and_match_the_even_result_inside() {
 #[test]
 fn restoration_prior_is_a_normalized_feature_vector_that_tells_images_apart() {
     let Some(sd) = state_dict() else { return };
-    let (model, dim) = ffdnet::build_prior(&sd, 25.0, None).unwrap();
+    let opts = ffdnet::PriorOptions { sigma: 25.0, layer: None, size: None };
+    let (model, dim) = ffdnet::build_prior(&sd, opts).unwrap();
     assert_eq!(dim, 96);
     let model = model.encode_to_vec();
     let Some(a_path) = photo("val/kodim23.png") else { return };
@@ -118,6 +119,35 @@ fn restoration_prior_is_a_normalized_feature_vector_that_tells_images_apart() {
 #[test]
 fn prior_layer_out_of_range_is_refused() {
     let Some(sd) = state_dict() else { return };
-    let err = ffdnet::build_prior(&sd, 25.0, Some(12)).unwrap_err().to_string();
+    let opts = ffdnet::PriorOptions { sigma: 25.0, layer: Some(12), size: None };
+    let err = ffdnet::build_prior(&sd, opts).unwrap_err().to_string();
     assert!(err.contains("1..=11"), "{err}");
+}
+
+#[test]
+fn resized_restoration_prior_runs_on_large_frames_and_is_exact_at_its_size() {
+    let Some(sd) = state_dict() else { return };
+    let Some(path) = photo("val/kodim23.png") else { return };
+    let (img, h, w) = load_rgb(&path);
+    let build = |size| {
+        let opts = ffdnet::PriorOptions { sigma: 25.0, layer: None, size };
+        ffdnet::build_prior(&sd, opts).unwrap().0.encode_to_vec()
+    };
+    let (resized, plain) = (build(Some(128)), build(None));
+    let prior = |model: &[u8], data: &[f32], ch: usize, cw: usize| {
+        let out = run_image(model, "image", data, [1, 3, ch, cw], &["prior"]).remove(0);
+        assert_eq!(out.0, [1, 96]);
+        out.1
+    };
+    // nearest resize of a 128x128 input to 128x128 is the identity
+    let small = crop(&img, h, w, 10, 20, 128, 128);
+    let (a, b) = (prior(&resized, &small, 128, 128), prior(&plain, &small, 128, 128));
+    assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-6), "resize path changes a 128x128 input");
+    // a whole frame: noise moves the prior
+    let (clean, big) = (crop(&img, h, w, 0, 0, 512, 768), [1usize, 3, 512, 768]);
+    let noisy: Vec<f32> = clean.iter().zip(gaussian(9, clean.len())).map(|(c, n)| c + n * 25.0 / 255.0).collect();
+    let (pc, pn) = (prior(&resized, &clean, big[2], big[3]), prior(&resized, &noisy, big[2], big[3]));
+    let cos: f32 = pc.iter().zip(&pn).map(|(x, y)| x * y).sum();
+    eprintln!("restoration prior at 128x128: cos(clean frame, noisy frame) = {cos}");
+    assert!(cos < 0.9995, "noise of sigma 25 must change the prior (cosine {cos})");
 }

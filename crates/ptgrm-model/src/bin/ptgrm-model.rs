@@ -19,7 +19,7 @@ const USAGE: &str = "usage:
   ptgrm-model params [--prior-dim D] [--ablation NAME] [--base-scale S] [--refiner-scale S]
   ptgrm-model import-mobilenet-v2 --pth P --out prior.onnx [--with-logits]
   ptgrm-model import-ffdnet --pth P --sigma S --out base.onnx
-  ptgrm-model import-ffdnet-prior --pth P --sigma S [--layer L] --out prior.onnx";
+  ptgrm-model import-ffdnet-prior --pth P --sigma S [--layer L] [--size PX] --out prior.onnx";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

