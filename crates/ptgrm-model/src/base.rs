@@ -1,9 +1,10 @@
 //! The built-in base restorer F: a compact NAFNet-style U-Net sized for live video on CPU,
 //! written once against [`Ops`] (parameter prefix `base.`).
 //!
-//! `base = image + U(image)`: intro conv, `levels` encoder stages (NAF blocks, then a 2x2
+//! `base = image + U(image)`: intro conv, `levels` encoder stages (blocks, then a 2x2
 //! stride-2 conv doubling the width), middle blocks, decoder stages (1x1 conv + PixelShuffle 2
-//! halving the width, skip added, NAF blocks), end conv to a 3-channel residual.
+//! halving the width, skip added, blocks), end conv to a 3-channel residual. Blocks are NAFNet
+//! blocks or plain residual blocks ([`BaseBlock`]).
 //! With `internal_scale` s > 1 the U-Net runs on the image average-pooled by s and its residual
 //! is bilinearly upsampled and added at full resolution, which cuts the cost by about s².
 
@@ -11,9 +12,22 @@ use crate::layers::{conv, conv_same, layer_norm};
 use crate::ops::{Conv2d, Init, Ops};
 use serde::{Deserialize, Serialize};
 
+/// The building block of every stage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BaseBlock {
+    /// NAFNet block (LayerNorm, SimpleGate, simplified channel attention): best quality per
+    /// parameter.
+    Naf,
+    /// conv3x3 -> LeakyReLU(0.1) -> conv3x3, plus the input: only ops that ONNX Runtime's CPU
+    /// conv kernels fuse and keep in their blocked layout, so the fastest per pixel.
+    Res,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BaseConfig {
+    pub block: BaseBlock,
     /// Width of the first stage; stage i has width * 2^i.
     pub width: usize,
     /// NAF blocks per encoder stage (its length is the number of levels).
@@ -32,6 +46,7 @@ pub struct BaseConfig {
 impl Default for BaseConfig {
     fn default() -> Self {
         BaseConfig {
+            block: BaseBlock::Naf,
             width: 16,
             enc_blocks: vec![1, 1, 1],
             middle_blocks: 1,
@@ -90,14 +105,14 @@ fn unet<O: Ops>(o: &mut O, cfg: &BaseConfig, x: &O::T) -> O::T {
     let mut skips = Vec::new();
     for (i, &n) in cfg.enc_blocks.iter().enumerate() {
         for j in 0..n {
-            h = naf_block(o, cfg, &format!("base.enc{i}.{j}"), &h, c);
+            h = block(o, cfg, &format!("base.enc{i}.{j}"), &h, c);
         }
         skips.push(h.clone());
         h = conv(o, &format!("base.down{i}"), &h, c, 2 * c, 2, Conv2d { stride: 2, padding: 0, groups: 1 }, true);
         c *= 2;
     }
     for j in 0..cfg.middle_blocks {
-        h = naf_block(o, cfg, &format!("base.middle.{j}"), &h, c);
+        h = block(o, cfg, &format!("base.middle.{j}"), &h, c);
     }
     for (i, &n) in cfg.dec_blocks.iter().enumerate() {
         let level = cfg.levels() - 1 - i;
@@ -106,10 +121,24 @@ fn unet<O: Ops>(o: &mut O, cfg: &BaseConfig, x: &O::T) -> O::T {
         c /= 2;
         h = o.add(&h, &skips[level]);
         for j in 0..n {
-            h = naf_block(o, cfg, &format!("base.dec{level}.{j}"), &h, c);
+            h = block(o, cfg, &format!("base.dec{level}.{j}"), &h, c);
         }
     }
     conv_same(o, "base.ending", &h, c, 3, 3)
+}
+
+fn block<O: Ops>(o: &mut O, cfg: &BaseConfig, name: &str, x: &O::T, c: usize) -> O::T {
+    match cfg.block {
+        BaseBlock::Naf => naf_block(o, cfg, name, x, c),
+        BaseBlock::Res => res_block(o, name, x, c),
+    }
+}
+
+fn res_block<O: Ops>(o: &mut O, name: &str, x: &O::T, c: usize) -> O::T {
+    let y = conv_same(o, &format!("{name}.res1"), x, c, c, 3);
+    let y = o.leaky_relu(&y, 0.1);
+    let y = conv_same(o, &format!("{name}.res2"), &y, c, c, 3);
+    o.add(x, &y)
 }
 
 /// NAFNet block: LN -> 1x1 expand -> depthwise 3x3 -> SimpleGate -> simplified channel

@@ -607,6 +607,24 @@ impl Ops for OnnxBuilder {
         self.concat(&[&x_full, &y_full])
     }
 
+    /// ONNX Resize (linear, half_pixel): the same function as the default composition (the
+    /// half-pixel source coordinate clamped to the image, i.e. replicate edges), in one
+    /// kernel instead of a 3x3 conv to factor² phases plus DepthToSpace.
+    fn upsample_bilinear(&mut self, x: &Value, _channels: usize, factor: usize) -> Value {
+        if factor == 1 {
+            return x.clone();
+        }
+        let f = factor as f32;
+        let scales = self.const_f32(&[4], &[1.0, 1.0, f, f]);
+        let shape = vec![x.dim(0), x.dim(1), x.dim(2).map(|h| h * factor), x.dim(3).map(|w| w * factor)];
+        self.node(
+            "Resize",
+            &[&x.name, "", &scales.name],
+            vec![attr_string("mode", "linear"), attr_string("coordinate_transformation_mode", "half_pixel")],
+            shape,
+        )
+    }
+
     /// ONNX InstanceNormalization (one fused kernel in ONNX Runtime) with unit scale and zero
     /// bias: the same function as the default composition.
     fn instance_norm(&mut self, x: &Value, eps: f32) -> Value {

@@ -6,7 +6,7 @@ mod model_support;
 
 use model_support::ref_ops::{RefOps, Tensor};
 use model_support::{max_abs_diff, named, random, run, session};
-use ptgrm_model::base::{base_forward, BaseConfig};
+use ptgrm_model::base::{base_forward, BaseBlock, BaseConfig};
 use ptgrm_model::bundle_format::{io, Manifest};
 use ptgrm_model::export::{
     base_graph, init_params, merged_graph, parameter_counts, refiner_graph, test_prior_graph, ModelConfig,
@@ -37,8 +37,13 @@ fn small_refiner() -> RefinerConfig {
 
 #[test]
 fn base_graph_matches_reference_at_padded_odd_sizes() {
-    let cfg = BaseConfig::default();
-    let g = base_graph(&cfg, ParamSource::Seeded(1)).unwrap();
+    for block in [BaseBlock::Naf, BaseBlock::Res] {
+        check_base(&BaseConfig { block, ..Default::default() });
+    }
+}
+
+fn check_base(cfg: &BaseConfig) {
+    let g = base_graph(cfg, ParamSource::Seeded(1)).unwrap();
     assert_eq!((g.inputs.clone(), g.outputs.clone()), (vec![io::IMAGE.to_string()], vec![io::BASE.to_string()]));
     let m = cfg.pad_multiple();
     assert_eq!(m, 8);
@@ -53,7 +58,7 @@ fn base_graph_matches_reference_at_padded_odd_sizes() {
         let x = image(n, h, w, 20 + i as u64);
         let got = run(&g.bytes, &[named(io::IMAGE, &[n, 3, h, w], x.clone())], &[io::BASE]);
         assert_eq!(got[0].0, vec![n, 3, h, w]);
-        let want = base_forward(&mut RefOps::seeded(1), &cfg, &Tensor::new(&[n, 3, h, w], x));
+        let want = base_forward(&mut RefOps::seeded(1), cfg, &Tensor::new(&[n, 3, h, w], x));
         let d = max_abs_diff(&got[0].1, &want.data);
         assert!(d <= TOL, "{n}x3x{h}x{w}: max abs diff {d}");
     }

@@ -1,0 +1,48 @@
+//! `train eval`: the run's latest checkpoint on its validation images (base F vs refined R vs
+//! the degraded input), per image and on average; results also go to eval.json in the run.
+
+use crate::checkpoint::Checkpoint;
+use crate::evaluate::score_all;
+use crate::fit::{param_store_from_checkpoint, prepared_validation};
+use crate::run::RunDir;
+use anyhow::{Context, Result};
+use std::path::Path;
+
+pub fn eval(run_dir: &Path, full: bool, save_images: Option<&Path>) -> Result<()> {
+    let run = RunDir::open(run_dir)?;
+    let ck = Checkpoint::read(&run.checkpoint()).context("the run has no checkpoint yet")?;
+    let mut store = param_store_from_checkpoint(&ck, false, run.recipe.seed)?;
+    let val = prepared_validation(&run, full.then_some(0))?;
+    let (per, mean, outputs) = score_all(&mut store, &run.model, &val, save_images.is_some())?;
+    println!("{} at step {} ({} validation images{})", run.recipe.name, ck.state.step, val.len(), if full { ", whole" } else { ", centre crops" });
+    println!("{:<28} {:>8} {:>8} {:>8}   {:>7} {:>7} {:>7}", "image", "PSNR in", "base", "refined", "SSIM in", "base", "refined");
+    let row = |name: &str, s: &crate::evaluate::Scores| {
+        println!(
+            "{:<28} {:>8.2} {:>8.2} {:>8.2}   {:>7.4} {:>7.4} {:>7.4}",
+            name, s.psnr_input, s.psnr_base, s.psnr_refined, s.ssim_input, s.ssim_base, s.ssim_refined
+        )
+    };
+    for (name, s) in &per {
+        let short = Path::new(name).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or(name.clone());
+        row(&short, s);
+    }
+    row("mean", &mean);
+    let json = serde_json::json!({
+        "step": ck.state.step,
+        "whole_images": full,
+        "mean": mean.to_map(""),
+        "images": per.iter().map(|(n, s)| serde_json::json!({"name": n, "scores": s.to_map("")})).collect::<Vec<_>>(),
+    });
+    std::fs::write(run.dir.join("eval.json"), serde_json::to_string_pretty(&json)?)?;
+    if let Some(dir) = save_images {
+        std::fs::create_dir_all(dir)?;
+        for (p, (base, refined)) in val.iter().zip(&outputs) {
+            let stem = Path::new(&p.val.name).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            p.val.degraded.save_png(&dir.join(format!("{stem}-input.png")))?;
+            base.save_png(&dir.join(format!("{stem}-base.png")))?;
+            refined.save_png(&dir.join(format!("{stem}-refined.png")))?;
+            p.val.clean.save_png(&dir.join(format!("{stem}-clean.png")))?;
+        }
+    }
+    Ok(())
+}

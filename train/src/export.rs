@@ -1,0 +1,141 @@
+//! `train export`: a run's checkpoint -> a ptgrm bundle (ONNX graphs from the model crate's
+//! exporter with the trained parameters, plus the prior and any external F), with a manifest
+//! whose provenance says how to reproduce it.
+
+use crate::checkpoint::Checkpoint;
+use crate::onnx_run::OnnxGraph;
+use crate::recipe::BaseSpec;
+use crate::run::RunDir;
+use anyhow::{anyhow, bail, Context, Result};
+use ptgrm_model::bundle_format::{io, write_bundle, GraphFile, Graphs, Manifest, PriorSpec, Provenance, FORMAT_NAME, FORMAT_VERSION};
+use ptgrm_model::export::{merged_graph, refiner_graph};
+use ptgrm_model::onnx_builder::ParamSource;
+use ptgrm_model::params::count_prefix;
+use std::path::{Path, PathBuf};
+
+fn graph_file(file: &str, inputs: &[String], outputs: &[String], parameters: u64) -> GraphFile {
+    // sha256 is filled in by write_bundle.
+    GraphFile { file: file.into(), sha256: String::new(), inputs: inputs.to_vec(), outputs: outputs.to_vec(), parameters }
+}
+
+/// Checks a frozen ONNX graph has the tensor names its bundle role requires.
+fn check_io(path: &Path, inputs: &[&str], outputs: &[&str]) -> Result<(Vec<String>, Vec<String>)> {
+    let g = OnnxGraph::load(path, None)?;
+    let (ins, outs) = g.io_names();
+    for want in inputs {
+        if !ins.iter().any(|i| i == want) {
+            bail!("{} must have an input named {want:?} (it has {ins:?})", path.display());
+        }
+    }
+    for want in outputs {
+        if !outs.iter().any(|o| o == want) {
+            bail!("{} must have an output named {want:?} (it has {outs:?})", path.display());
+        }
+    }
+    Ok((ins, outs))
+}
+
+/// One line per data folder: path, image count and a digest of the (name, content) list, so
+/// the manifest pins the exact data.
+pub fn describe_folder(dir: &Path) -> String {
+    let mut entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect(),
+        Err(e) => return format!("{}: unreadable ({e})", dir.display()),
+    };
+    entries.sort();
+    let mut listing = String::new();
+    for p in &entries {
+        let digest = std::fs::read(p).map(|b| ptgrm_model::bundle_format::sha256_hex(&b)).unwrap_or_default();
+        listing.push_str(&format!("{} {}\n", digest, p.file_name().unwrap().to_string_lossy()));
+    }
+    format!(
+        "{}: {} files, sha256 of the sorted 'sha256 name' listing {}",
+        dir.display(),
+        entries.len(),
+        ptgrm_model::bundle_format::sha256_hex(listing.as_bytes())
+    )
+}
+
+pub fn export(run_dir: &Path, out: &Path) -> Result<Manifest> {
+    let run = RunDir::open(run_dir)?;
+    let ck = Checkpoint::read(&run.checkpoint()).context("the run has no checkpoint yet; train it first")?;
+    let params = ck.groups.get("param").ok_or_else(|| anyhow!("checkpoint holds no parameters"))?.clone();
+    let recipe = &run.recipe;
+    let cfg = &run.model;
+
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut graphs = Graphs::default();
+    let mut third_party = Vec::new();
+    match &recipe.base {
+        BaseSpec::Builtin => {
+            let base_cfg = cfg.base.as_ref().expect("built-in base has a config");
+            let g = merged_graph(base_cfg, &cfg.refiner, ParamSource::Given(params.clone())).map_err(|e| anyhow!(e))?;
+            let n = count_prefix(&params, "base.") + count_prefix(&params, "refiner.");
+            graphs.merged = Some(graph_file("model.onnx", &g.inputs, &g.outputs, n));
+            files.push(("model.onnx".into(), g.bytes));
+        }
+        BaseSpec::Onnx { path, third_party: tp } => {
+            let (ins, outs) = check_io(path, &[io::IMAGE], &[io::BASE])?;
+            graphs.base = Some(graph_file("base.onnx", &ins, &outs, 0));
+            files.push(("base.onnx".into(), std::fs::read(path)?));
+            let g = refiner_graph(&cfg.refiner, ParamSource::Given(params.clone())).map_err(|e| anyhow!(e))?;
+            graphs.refiner = Some(graph_file("refiner.onnx", &g.inputs, &g.outputs, count_prefix(&params, "refiner.")));
+            files.push(("refiner.onnx".into(), g.bytes));
+            third_party.extend(tp.clone());
+        }
+    }
+    if !recipe.prior.is_none() {
+        let path = recipe.prior.path.as_ref().expect("validated: prior has a path");
+        let (ins, outs) = check_io(path, &[io::IMAGE], &[io::PRIOR])?;
+        graphs.prior = Some(graph_file("prior.onnx", &ins, &outs, 0));
+        files.push(("prior.onnx".into(), std::fs::read(path)?));
+        third_party.extend(recipe.prior.third_party.clone());
+    }
+
+    let mut data: Vec<String> = Vec::new();
+    for d in &recipe.data.train {
+        data.push(format!("train {}", describe_folder(d)));
+    }
+    for p in &recipe.data.train_pairs {
+        data.push(format!("train degraded {}", describe_folder(&p.degraded)));
+        data.push(format!("train clean {}", describe_folder(&p.clean)));
+    }
+    for d in &recipe.data.val {
+        data.push(format!("validation {}", describe_folder(d)));
+    }
+    for p in &recipe.data.val_pairs {
+        data.push(format!("validation degraded {}", describe_folder(&p.degraded)));
+        data.push(format!("validation clean {}", describe_folder(&p.clean)));
+    }
+    data.push(format!("degradation {}", serde_json::to_string(&recipe.degradation)?));
+
+    let mut metrics = ck.state.metrics.clone();
+    metrics.insert("parameters_base".into(), count_prefix(&params, "base.") as f64);
+    metrics.insert("parameters_refiner".into(), count_prefix(&params, "refiner.") as f64);
+    let manifest = Manifest {
+        format: FORMAT_NAME.into(),
+        format_version: FORMAT_VERSION,
+        name: recipe.name.clone(),
+        task: recipe.task.clone(),
+        description: recipe.description.clone(),
+        pad_multiple: cfg.pad_multiple() as u32,
+        input_range: [0.0, 1.0],
+        prior: PriorSpec { dim: cfg.refiner.prior_dim as u32, kind: recipe.prior.kind.clone(), input_size: recipe.prior.input_size },
+        graphs,
+        provenance: Provenance {
+            recipe: Some(run.info.recipe_path.clone()),
+            recipe_text: Some(run.recipe_text.clone()),
+            command: Some(format!("{} && train export --run {} --out {}", run.info.command, run_dir.display(), out.display())),
+            data,
+            steps: ck.state.step,
+            wall_time_s: ck.state.wall_time_s,
+            metrics,
+            third_party,
+            note: (ck.state.step < recipe.train.steps)
+                .then(|| format!("exported at step {} of the recipe's {}", ck.state.step, recipe.train.steps)),
+        },
+    };
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
+    write_bundle(out, &manifest, &refs).map_err(|e| anyhow!("writing bundle {}: {e}", out.display()))?;
+    Manifest::read(out).map_err(|e| anyhow!("bundle written to {} does not read back: {e}", out.display()))
+}

@@ -1,0 +1,19 @@
+//! ptgrm trainer library: data, degradations, recipes, burn backend of the model ops, training loop.
+pub mod degrade;
+pub mod imagebuf;
+pub mod rng;
+pub mod data;
+pub mod burn_ops;
+pub mod recipe;
+pub mod adam;
+pub mod checkpoint;
+pub mod onnx_run;
+pub mod model;
+pub mod plot;
+pub mod run;
+pub mod evaluate;
+pub mod fit;
+pub mod metrics_log;
+pub mod export;
+pub mod eval;
+pub mod bench;

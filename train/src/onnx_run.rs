@@ -1,0 +1,82 @@
+//! Frozen ONNX graphs inside the trainer (prior G, external base F), run through ONNX Runtime
+//! with the runtime crate's session setup, so the trainer sees what the engine will compute.
+
+use crate::imagebuf::Image;
+use anyhow::{anyhow, bail, Context, Result};
+use ort::session::Session;
+use ort::value::TensorRef;
+use ptgrm::providers::{build_session, Provider, ProviderSettings};
+use std::path::Path;
+
+pub struct OnnxGraph {
+    session: Session,
+    input: String,
+    output: String,
+    pub path: String,
+}
+
+impl OnnxGraph {
+    /// Loads a graph with one image input; `output` names the output to read (or the first).
+    pub fn load(path: &Path, output: Option<&str>) -> Result<OnnxGraph> {
+        let bytes = std::fs::read(path).with_context(|| format!("reading ONNX graph {}", path.display()))?;
+        let settings = ProviderSettings { threads: 1, ..Default::default() };
+        let session = build_session(&bytes, Provider::Cpu, &settings, None)
+            .map_err(|e| anyhow!("loading {}: {e}", path.display()))?;
+        let input = session.inputs().first().map(|i| i.name().to_string()).ok_or_else(|| anyhow!("{} has no inputs", path.display()))?;
+        let outputs: Vec<String> = session.outputs().iter().map(|o| o.name().to_string()).collect();
+        let output = match output {
+            Some(want) if outputs.iter().any(|o| o == want) => want.to_string(),
+            _ => outputs.first().cloned().ok_or_else(|| anyhow!("{} has no outputs", path.display()))?,
+        };
+        Ok(OnnxGraph { session, input, output, path: path.display().to_string() })
+    }
+
+    /// (input names, output names) as the graph declares them.
+    pub fn io_names(&self) -> (Vec<String>, Vec<String>) {
+        (
+            self.session.inputs().iter().map(|i| i.name().to_string()).collect(),
+            self.session.outputs().iter().map(|o| o.name().to_string()).collect(),
+        )
+    }
+
+    /// Runs on an NCHW batch; returns (shape, values) of the chosen output.
+    pub fn run(&mut self, shape: [usize; 4], data: &[f32]) -> Result<(Vec<usize>, Vec<f32>)> {
+        let t = TensorRef::from_array_view((shape, data)).map_err(|e| anyhow!("{}: input tensor: {e}", self.path))?;
+        let outputs = self
+            .session
+            .run(ort::inputs![self.input.as_str() => t])
+            .map_err(|e| anyhow!("{}: inference: {e}", self.path))?;
+        let (s, v) = outputs[self.output.as_str()]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| anyhow!("{}: output {}: {e}", self.path, self.output))?;
+        Ok((s.iter().map(|&d| d as usize).collect(), v.to_vec()))
+    }
+}
+
+/// The prior G: whole (degraded) image -> g, resized exactly as the runtime's engine does.
+pub struct PriorModel {
+    graph: OnnxGraph,
+    pub dim: usize,
+    pub input_size: Option<[u32; 2]>,
+}
+
+impl PriorModel {
+    pub fn load(path: &Path, dim: usize, input_size: Option<[u32; 2]>) -> Result<PriorModel> {
+        Ok(PriorModel { graph: OnnxGraph::load(path, Some(ptgrm_model::bundle_format::io::PRIOR))?, dim, input_size })
+    }
+
+    pub fn compute(&mut self, img: &Image) -> Result<Vec<f32>> {
+        let (w, h) = ptgrm::prior::prior_input_size(self.input_size, img.width, img.height);
+        let src = ptgrm::frame::Planar { width: img.width, height: img.height, data: img.data.clone() };
+        let mut dst = ptgrm::frame::Planar { width: 0, height: 0, data: Vec::new() };
+        ptgrm::prior::resize_bilinear(&src, &mut dst, w, h);
+        let (shape, g) = self.graph.run([1, 3, h, w], &dst.data)?;
+        if g.len() != self.dim {
+            bail!("prior graph {} returned shape {shape:?}, expected [1, {}]", self.graph.path, self.dim);
+        }
+        if g.iter().any(|v| !v.is_finite()) {
+            bail!("prior graph {} returned non-finite values", self.graph.path);
+        }
+        Ok(g)
+    }
+}

@@ -1,0 +1,105 @@
+//! A run directory: the recipe text it was started from, the checkpoint, metrics and plot.
+//! `fit`, `eval` and `export` all read the recipe from here, so a run stays self-describing
+//! even if the recipe file changes later.
+
+use crate::recipe::{BaseSpec, Recipe};
+use anyhow::{anyhow, bail, Context, Result};
+use burn::tensor::Device;
+use ptgrm_model::export::ModelConfig;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub const RECIPE_FILE: &str = "recipe.toml";
+pub const RUN_FILE: &str = "run.json";
+pub const CHECKPOINT_FILE: &str = "checkpoint.bin";
+pub const METRICS_FILE: &str = "metrics.csv";
+pub const PLOT_FILE: &str = "plot.png";
+
+/// Where the recipe came from (kept for the bundle's provenance).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub recipe_path: String,
+    pub command: String,
+}
+
+pub struct RunDir {
+    pub dir: PathBuf,
+    pub recipe: Recipe,
+    pub recipe_text: String,
+    pub info: RunInfo,
+    pub model: ModelConfig,
+}
+
+impl RunDir {
+    pub fn checkpoint(&self) -> PathBuf {
+        self.dir.join(CHECKPOINT_FILE)
+    }
+
+    /// Opens an existing run.
+    pub fn open(dir: &Path) -> Result<RunDir> {
+        let rpath = dir.join(RECIPE_FILE);
+        if !rpath.exists() {
+            bail!("{} is not a run directory (no {RECIPE_FILE}); start one with `train fit --recipe R --out {}`", dir.display(), dir.display());
+        }
+        let recipe_text = std::fs::read_to_string(&rpath).with_context(|| format!("reading {}", rpath.display()))?;
+        let recipe = Recipe::parse(&recipe_text, &rpath.display().to_string())?;
+        let info: RunInfo = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(RUN_FILE)).with_context(|| format!("reading {}", dir.join(RUN_FILE).display()))?,
+        )?;
+        let model = model_config(&recipe)?;
+        Ok(RunDir { dir: dir.to_path_buf(), recipe, recipe_text, info, model })
+    }
+
+    /// Creates a run from a recipe file; refuses a directory that already holds a run.
+    pub fn create(dir: &Path, recipe_path: &Path) -> Result<RunDir> {
+        let (recipe, recipe_text) = Recipe::load(recipe_path)?;
+        let model = model_config(&recipe)?;
+        if dir.join(RECIPE_FILE).exists() {
+            bail!("{} already holds a run; pass --resume to continue it, or choose another --out", dir.display());
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::write(dir.join(RECIPE_FILE), &recipe_text)?;
+        let info = RunInfo {
+            recipe_path: recipe_path.display().to_string(),
+            command: format!("train fit --recipe {} --out {}", recipe_path.display(), dir.display()),
+        };
+        std::fs::write(dir.join(RUN_FILE), serde_json::to_string_pretty(&info)?)?;
+        Ok(RunDir { dir: dir.to_path_buf(), recipe, recipe_text, info, model })
+    }
+}
+
+/// The model configuration a recipe describes: `[model.base]` / `[model.refiner]` over the
+/// model crate's defaults, F present exactly when the recipe's base is built in, and the
+/// refiner's prior length equal to the prior's.
+pub fn model_config(recipe: &Recipe) -> Result<ModelConfig> {
+    let mut table = recipe.model.clone();
+    let builtin = matches!(recipe.base, BaseSpec::Builtin);
+    if builtin && !table.contains_key("base") {
+        table.insert("base".into(), toml::Value::Table(toml::Table::new()));
+    }
+    if !builtin && table.contains_key("base") {
+        bail!("[model.base] configures the built-in F, but base.kind is \"onnx\"");
+    }
+    let explicit_dim = table.get("refiner").and_then(|r| r.get("prior_dim")).and_then(|v| v.as_integer());
+    let mut cfg: ModelConfig = toml::Value::Table(table).try_into().context("[model] table")?;
+    if let Some(d) = recipe.prior.dim {
+        if explicit_dim.is_some_and(|e| e as usize != d) {
+            bail!("model.refiner.prior_dim {} differs from prior.dim {d}", explicit_dim.unwrap());
+        }
+        cfg.refiner.prior_dim = d;
+    }
+    cfg.validate().map_err(|e| anyhow!(e))?;
+    Ok(cfg)
+}
+
+/// The training device: burn's CPU `flex` backend, or CUDA with the `cuda` feature.
+pub fn device() -> Device {
+    #[cfg(feature = "cuda")]
+    {
+        Device::cuda(0)
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        Device::flex()
+    }
+}

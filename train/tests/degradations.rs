@@ -1,0 +1,167 @@
+//! Each synthetic degradation checked by a property measured on its output.
+
+use ptgrm_train::degrade::*;
+use ptgrm_train::imagebuf::Image;
+use ptgrm_train::rng::Rng;
+
+fn std_and_mean(xs: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
+    let n = xs.clone().count() as f64;
+    let mean = xs.clone().sum::<f64>() / n;
+    let var = xs.map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+    (var.sqrt(), mean)
+}
+
+fn random_image(w: usize, h: usize, seed: u64) -> Image {
+    let mut r = Rng::new(seed);
+    let mut img = Image::new(w, h);
+    img.data.iter_mut().for_each(|v| *v = r.uniform() as f32);
+    img
+}
+
+#[test]
+fn gaussian_noise_has_the_requested_std() {
+    let clean = Image::filled(256, 256, [0.5; 3]);
+    for sigma in [15.0, 25.0, 50.0] {
+        let d = GaussianNoise { sigma: [sigma, sigma], clip: false };
+        let noisy = Degradation::GaussianNoise(d).apply(&clean, &mut Rng::new(1));
+        let (std, mean) = std_and_mean(noisy.data.iter().map(|&v| v as f64 - 0.5));
+        assert!((std * 255.0 - sigma).abs() < 0.02 * sigma, "sigma {sigma}: measured {}", std * 255.0);
+        assert!(mean.abs() < 0.002, "noise mean {mean}");
+    }
+}
+
+#[test]
+fn clipped_gaussian_noise_stays_in_range() {
+    let clean = random_image(64, 64, 2);
+    let d = Degradation::GaussianNoise(GaussianNoise { sigma: [50.0, 50.0], clip: true });
+    let noisy = d.apply(&clean, &mut Rng::new(3));
+    assert!(noisy.data.iter().all(|&v| (0.0..=1.0).contains(&v)));
+}
+
+#[test]
+fn low_light_scales_linear_brightness_by_the_exposure() {
+    let clean = random_image(128, 96, 4);
+    let ll = LowLight { quantize: false, ..LowLight::default() };
+    for exposure in [0.03, 0.1, 0.3] {
+        let s = LowLightSample { exposure, gamma: 2.2, photons: f64::INFINITY, read_noise: 0.0, gains: [1.0; 3] };
+        let dark = ll.apply(&clean, &s, &mut Rng::new(5));
+        let lin_in: f64 = clean.data.iter().map(|&v| (v as f64).powf(2.2)).sum();
+        let lin_out: f64 = dark.data.iter().map(|&v| (v as f64).powf(2.2)).sum();
+        assert!((lin_out / lin_in - exposure).abs() < 1e-3 * exposure, "exposure {exposure}: {}", lin_out / lin_in);
+        assert!(dark.mean() < clean.mean());
+    }
+}
+
+#[test]
+fn low_light_noise_follows_poisson_gaussian_model() {
+    let (x, gamma, e, photons, read) = (0.6f64, 2.2, 0.1, 1000.0, 0.002);
+    let clean = Image::filled(200, 200, [x as f32; 3]);
+    let ll = LowLight { quantize: false, ..LowLight::default() };
+    let s = LowLightSample { exposure: e, gamma, photons, read_noise: read, gains: [1.0; 3] };
+    let dark = ll.apply(&clean, &s, &mut Rng::new(6));
+    let signal = x.powf(gamma) * e;
+    let expected_std = (signal / photons + read * read).sqrt();
+    let (std, mean) = std_and_mean(dark.data.iter().map(|&v| (v as f64).powf(gamma)));
+    assert!((mean - signal).abs() < 0.01 * signal, "mean {mean} vs {signal}");
+    assert!((std - expected_std).abs() < 0.05 * expected_std, "std {std} vs {expected_std}");
+}
+
+#[test]
+fn low_light_colour_cast_scales_channels_by_their_gains() {
+    let clean = Image::filled(16, 16, [0.5; 3]);
+    let ll = LowLight { quantize: false, ..LowLight::default() };
+    let gains = [1.12, 1.0, 0.88];
+    let s = LowLightSample { exposure: 0.2, gamma: 2.0, photons: f64::INFINITY, read_noise: 0.0, gains };
+    let dark = ll.apply(&clean, &s, &mut Rng::new(0));
+    let lin = |c: usize| (dark.at(c, 3, 3) as f64).powi(2);
+    assert!((lin(0) / lin(1) - 1.12).abs() < 1e-4 && (lin(2) / lin(1) - 0.88).abs() < 1e-4);
+}
+
+#[test]
+fn sampled_low_light_stays_within_its_exposure_range_and_is_8_bit() {
+    let clean = random_image(64, 64, 7);
+    let ll = LowLight::default();
+    let mut rng = Rng::new(8);
+    for _ in 0..20 {
+        let s = ll.sample(&mut rng);
+        assert!((0.03..0.3).contains(&s.exposure) && (2.0..2.6).contains(&s.gamma));
+        assert!((s.gains.iter().sum::<f64>() - 3.0).abs() < 1e-9);
+        let dark = ll.apply(&clean, &s, &mut rng);
+        assert!(dark.data.iter().all(|&v| ((v * 255.0) - (v * 255.0).round()).abs() < 1e-3));
+    }
+}
+
+#[test]
+fn motion_blur_kernels_sum_to_one_are_centred_and_extended() {
+    let mb = MotionBlur::default();
+    let mut rng = Rng::new(9);
+    for _ in 0..50 {
+        let k = mb.sample(&mut rng);
+        assert!(k.size % 2 == 1 && (7..=21).contains(&k.size));
+        let sum: f32 = k.values.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-5, "sum {sum}");
+        assert!(k.values.iter().all(|&v| v >= 0.0));
+        let (cx, cy) = k.centroid();
+        assert!(cx.abs() < 0.5 && cy.abs() < 0.5, "centroid {cx},{cy}");
+        // A trajectory, not a point: many taps carry weight.
+        assert!(k.values.iter().filter(|&&v| v > 1e-3).count() >= 4);
+    }
+}
+
+#[test]
+fn defocus_disk_sums_to_one_and_has_the_radius_area() {
+    for r in [1.0, 2.5, 4.0] {
+        let k = disk_kernel(r);
+        let sum: f32 = k.values.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-5);
+        // Uniform disk: the centre weight is 1 / (pi r^2).
+        let centre = k.values[k.size * k.size / 2] as f64;
+        let area = 1.0 / centre;
+        assert!((area - std::f64::consts::PI * r * r).abs() < 0.05 * std::f64::consts::PI * r * r, "r {r}: area {area}");
+        let n = k.size;
+        for y in 0..n {
+            for x in 0..n {
+                assert!((k.values[y * n + x] - k.values[x * n + (n - 1 - y)]).abs() < 1e-6, "not symmetric");
+            }
+        }
+    }
+}
+
+#[test]
+fn blur_keeps_flat_images_and_smooths_texture() {
+    let flat = Image::filled(40, 30, [0.3, 0.5, 0.7]);
+    let tex = random_image(64, 64, 10);
+    for d in [Degradation::MotionBlur(MotionBlur::default()), Degradation::Defocus(Defocus { radius: [2.0, 3.0] })] {
+        let out = d.apply(&flat, &mut Rng::new(11));
+        assert!(out.data.iter().zip(&flat.data).all(|(a, b)| (a - b).abs() < 1e-5));
+        let blurred = d.apply(&tex, &mut Rng::new(12));
+        let (s0, m0) = std_and_mean(tex.data.iter().map(|&v| v as f64));
+        let (s1, m1) = std_and_mean(blurred.data.iter().map(|&v| v as f64));
+        assert!(s1 < 0.6 * s0, "std {s0} -> {s1}");
+        assert!((m1 - m0).abs() < 0.01);
+    }
+}
+
+#[test]
+fn rain_only_brightens_and_covers_a_plausible_fraction() {
+    let clean = random_image(128, 128, 13);
+    let rain = Rain::default();
+    let s = RainSample { density: 0.005, length: 15.0, angle_deg: 10.0, intensity: 0.8 };
+    let out = rain.apply(&clean, &s, &mut Rng::new(14));
+    assert!(out.data.iter().zip(&clean.data).all(|(a, b)| a >= b));
+    let changed = out.data.iter().zip(&clean.data).filter(|(a, b)| *a - *b > 0.02).count() as f64 / out.data.len() as f64;
+    // Each drop smears over ~length pixels (a few in width from anti-aliasing).
+    assert!((0.02..0.4).contains(&changed), "changed fraction {changed}");
+    assert!(out.mean() > clean.mean() + 0.01);
+}
+
+#[test]
+fn degradations_are_reproducible_from_the_seed() {
+    let clean = random_image(48, 40, 15);
+    let chain = vec![Degradation::LowLight(LowLight::default()), Degradation::Rain(Rain::default())];
+    let a = apply_all(&chain, &clean, &mut Rng::new(16));
+    let b = apply_all(&chain, &clean, &mut Rng::new(16));
+    let c = apply_all(&chain, &clean, &mut Rng::new(17));
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}

@@ -1,0 +1,240 @@
+//! Tiny end to end: a few training steps on two small photos -> resume after stop and after
+//! kill -9 reproduce the uninterrupted run exactly -> export -> the bundle loads in the
+//! runtime and runs -> burn and ONNX Runtime agree on the trained weights.
+
+mod common;
+
+use common::{max_abs_diff, random, run, session};
+use ptgrm::frame::{FrameLayout, FrameMut, FrameRef, PixelFormat};
+use ptgrm::{Engine, EngineOptions, ProviderRequest};
+use ptgrm_model::bundle_format::Manifest;
+use ptgrm_model::export::test_prior_graph;
+use ptgrm_model::onnx_builder::ParamSource;
+use ptgrm_train::burn_ops::tensor_from;
+use ptgrm_train::checkpoint::Checkpoint;
+use ptgrm_train::fit::{fit, param_store_from_checkpoint, FitOptions};
+use ptgrm_train::imagebuf::Image;
+use ptgrm_train::model::{forward, pad_reflect};
+use ptgrm_train::run::RunDir;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const STEPS: u64 = 24;
+const PRIOR_DIM: usize = 8;
+
+/// A photo-like test image: smooth gradients plus texture, different per seed.
+fn photo(w: usize, h: usize, seed: u64) -> Image {
+    let tex = random(3 * w * h, seed, -0.08, 0.08);
+    let mut img = Image::new(w, h);
+    for c in 0..3 {
+        for y in 0..h {
+            for x in 0..w {
+                let base = 0.2 + 0.6 * ((x as f32 / w as f32) * (0.5 + 0.2 * c as f32) + (y as f32 / h as f32) * 0.4);
+                let stripes = 0.1 * (((x + 2 * y) as f32 * 0.7 + seed as f32).sin());
+                *img.at_mut(c, y, x) = (base + stripes + tex[(c * h + y) * w + x]).clamp(0.0, 1.0);
+            }
+        }
+    }
+    img
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    recipe: PathBuf,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    for sub in ["train", "val"] {
+        std::fs::create_dir_all(root.join(sub)).unwrap();
+    }
+    photo(48, 40, 1).save_png(&root.join("train/a.png")).unwrap();
+    photo(40, 56, 2).save_png(&root.join("train/b.png")).unwrap();
+    photo(44, 36, 3).save_png(&root.join("val/c.png")).unwrap();
+    let prior = test_prior_graph(PRIOR_DIM, ParamSource::Seeded(3)).unwrap();
+    std::fs::write(root.join("prior.onnx"), &prior.bytes).unwrap();
+    let recipe = format!(
+        r#"
+name = "tiny"
+task = "test"
+seed = 9
+[model.base]
+width = 8
+enc_blocks = [1, 1]
+dec_blocks = [1, 1]
+middle_blocks = 1
+[model.refiner]
+nf = 8
+prior_hidden = 16
+prior_embed = 8
+pos_channels = 4
+restormer_blocks = 1
+ca_hidden = 4
+decoder_channels = 16
+[base]
+kind = "builtin"
+[prior]
+kind = "test-prior"
+dim = {PRIOR_DIM}
+path = "{root}/prior.onnx"
+[data]
+train = ["{root}/train"]
+val = ["{root}/val"]
+crop = 16
+prior_view = 32
+val_crop = 0
+[[degradation]]
+kind = "low_light"
+exposure = [0.1, 0.3]
+[train]
+steps = {STEPS}
+batch = 2
+lr = 1e-3
+warmup_steps = 2
+val_every = 8
+checkpoint_every = 2
+"#,
+        root = root.display()
+    );
+    let path = root.join("tiny.toml");
+    std::fs::write(&path, recipe).unwrap();
+    Fixture { _dir: dir, root, recipe: path }
+}
+
+fn fit_run(recipe: Option<&Path>, out: &Path, resume: bool, stop_after: Option<u64>) {
+    fit(&FitOptions { recipe, out, resume, stop_after, quiet: true }).unwrap();
+}
+
+fn final_params(run: &Path) -> ptgrm_model::params::ParamMap {
+    Checkpoint::read(&run.join("checkpoint.bin")).unwrap().groups["param"].clone()
+}
+
+fn assert_same_params(a: &ptgrm_model::params::ParamMap, b: &ptgrm_model::params::ParamMap, what: &str) {
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (k, v) in a {
+        let d = max_abs_diff(&v.data, &b[k].data);
+        assert!(d <= 1e-6, "{what}: parameter {k} differs by {d}");
+    }
+}
+
+fn train_steps_logged(run: &Path) -> Vec<u64> {
+    std::fs::read_to_string(run.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(1) == Some("train"))
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn train_resume_export_and_run_in_the_runtime() {
+    let fx = fixture();
+    let straight = fx.root.join("run-straight");
+    fit_run(Some(&fx.recipe), &straight, false, None);
+    let ck = Checkpoint::read(&straight.join("checkpoint.bin")).unwrap();
+    assert_eq!(ck.state.step, STEPS);
+    assert!(ck.state.metrics["val_psnr_refined"].is_finite());
+    assert!(straight.join("plot.png").exists());
+    assert_eq!(train_steps_logged(&straight), (1..=STEPS).collect::<Vec<_>>());
+    let params = final_params(&straight);
+    let init = ptgrm_model::export::init_params(&RunDir::open(&straight).unwrap().model, 9).unwrap();
+    let moved = params.iter().map(|(k, v)| max_abs_diff(&v.data, &init[k].data)).fold(0.0, f32::max);
+    assert!(moved > 1e-4, "training did not change the parameters");
+
+    // Stopped after a few steps, then resumed: identical result.
+    let stopped = fx.root.join("run-stopped");
+    fit_run(Some(&fx.recipe), &stopped, false, Some(5));
+    assert_eq!(Checkpoint::read(&stopped.join("checkpoint.bin")).unwrap().state.step, 5);
+    fit_run(None, &stopped, true, None);
+    assert_same_params(&params, &final_params(&stopped), "stop + resume");
+    assert_eq!(train_steps_logged(&stopped), (1..=STEPS).collect::<Vec<_>>());
+
+    // Killed with SIGKILL mid-run (as soon as a checkpoint past step 0 exists), then resumed.
+    let killed = fx.root.join("run-killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_train"))
+        .args(["fit", "--quiet", "--recipe"])
+        .arg(&fx.recipe)
+        .arg("--out")
+        .arg(&killed)
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let ckpt = killed.join("checkpoint.bin");
+    while !ckpt.exists() && t0.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    let killed_at = Checkpoint::read(&ckpt).unwrap().state.step;
+    eprintln!("child status {status:?}, checkpoint at step {killed_at}");
+    fit_run(None, &killed, true, None);
+    assert_same_params(&params, &final_params(&killed), "kill -9 + resume");
+    assert_eq!(train_steps_logged(&killed), (1..=STEPS).collect::<Vec<_>>());
+
+    // Export and check the manifest's provenance.
+    let bundle = fx.root.join("bundle");
+    let m = ptgrm_train::export::export(&straight, &bundle).unwrap();
+    let back = Manifest::read(&bundle).unwrap();
+    assert_eq!(back, m);
+    assert_eq!(m.provenance.steps, STEPS);
+    assert!(m.provenance.recipe_text.as_deref().unwrap().contains("name = \"tiny\""));
+    assert!(m.provenance.metrics.contains_key("val_psnr_refined"));
+    assert!(m.provenance.data.iter().any(|d| d.contains("train") && d.contains("2 files")));
+    assert!(m.graphs.merged.is_some() && m.graphs.prior.is_some());
+
+    // Parity on the trained weights: burn vs ONNX Runtime on the exported merged graph.
+    let run_dir = RunDir::open(&straight).unwrap();
+    let cfg = &run_dir.model;
+    let mut store = param_store_from_checkpoint(&ck_final(&straight), false, 9).unwrap();
+    let merged = std::fs::read(bundle.join("model.onnx")).unwrap();
+    let mut s = session(&merged);
+    for (n, h0, w0) in [(1usize, 40usize, 56usize), (2, 67, 45)] {
+        let mut x = Vec::new();
+        let (mut h, mut w) = (h0, w0);
+        for i in 0..n {
+            let p = pad_reflect(&photo(w0, h0, 10 + i as u64), cfg.pad_multiple());
+            (h, w) = (p.height, p.width);
+            x.extend(p.data);
+        }
+        let g = random(n * PRIOR_DIM, 4, -0.3, 0.3);
+        let dev = store.device.clone();
+        let (bb, br) = forward(&mut store, cfg, &tensor_from(&[n, 3, h, w], x.clone(), &dev), &tensor_from(&[n, PRIOR_DIM], g.clone(), &dev), None);
+        let out = run(&mut s, &[("image", vec![n, 3, h, w], &x), ("prior", vec![n, PRIOR_DIM], &g)], &["refined", "base"]);
+        let (dr, db) = (max_abs_diff(&br.to_vec(), &out[0]), max_abs_diff(&bb.to_vec(), &out[1]));
+        assert!(dr <= 1e-4 && db <= 1e-4, "trained weights {n}x3x{h}x{w}: refined {dr}, base {db}");
+    }
+
+    // The runtime loads the bundle and restores a frame.
+    let opts = EngineOptions { provider: ProviderRequest::Cpu, threads: 1, ..Default::default() };
+    let mut engine = Engine::load(&bundle, &opts).unwrap();
+    let (w, h) = (50usize, 38usize);
+    let input = photo(w, h, 20).to_rgb8();
+    let mut output = vec![0u8; input.len()];
+    let layout = FrameLayout::new(PixelFormat::Rgb8, w, h, [3 * w, 0, 0]);
+    let fin = FrameRef::new(layout.clone(), &[&input]).unwrap();
+    let mut fout = FrameMut::new(layout, vec![&mut output[..]]).unwrap();
+    engine.process(&fin, &mut fout).unwrap();
+    drop(fout);
+    assert_ne!(output, input, "the engine's output equals its input");
+}
+
+fn ck_final(run: &Path) -> Checkpoint {
+    Checkpoint::read(&run.join("checkpoint.bin")).unwrap()
+}
+
+#[test]
+fn bad_recipes_and_runs_give_clear_errors() {
+    let fx = fixture();
+    let out = fx.root.join("r");
+    let missing = fit(&FitOptions { recipe: Some(&fx.root.join("nope.toml")), out: &out, resume: false, stop_after: None, quiet: true });
+    assert!(format!("{:#}", missing.unwrap_err()).contains("nope.toml"));
+    let not_a_run = ptgrm_train::export::export(&fx.root.join("train"), &fx.root.join("b"));
+    assert!(format!("{:#}", not_a_run.unwrap_err()).contains("not a run directory"));
+    fit_run(Some(&fx.recipe), &out, false, Some(1));
+    let again = fit(&FitOptions { recipe: Some(&fx.recipe), out: &out, resume: false, stop_after: None, quiet: true });
+    assert!(format!("{:#}", again.unwrap_err()).contains("--resume"));
+}

@@ -1,0 +1,87 @@
+//! Parity: the burn backend (training) and ONNX Runtime on the exported graph (inference) give
+//! the same outputs for the same parameters, at two odd sizes, for the full model, the refiner
+//! alone and every ablation switch.
+
+mod common;
+
+use common::{max_abs_diff, random, run, session};
+use ptgrm_model::base::BaseConfig;
+use ptgrm_model::export::{merged_graph, refiner_graph, ModelConfig};
+use ptgrm_model::onnx_builder::ParamSource;
+use ptgrm_model::ptgrm::{RefinerConfig, ABLATIONS};
+use ptgrm_train::burn_ops::{tensor_from, ParamStore};
+use ptgrm_train::imagebuf::Image;
+use ptgrm_train::model::{forward, pad_reflect};
+
+const TOL: f32 = 1e-4;
+
+/// (N, H, W) test sizes before padding: 1x3x40x56 and 2x3x67x45.
+const SIZES: [(usize, usize, usize); 2] = [(1, 40, 56), (2, 67, 45)];
+
+/// N random images of h x w, reflect-padded to multiples of `pad` as the engine pads them
+/// (graphs take multiples of the pad size); returns (data, padded h, padded w).
+fn image_batch(n: usize, h: usize, w: usize, pad: usize, seed: u64) -> (Vec<f32>, usize, usize) {
+    let mut out = Vec::new();
+    let (mut ph, mut pw) = (h, w);
+    for i in 0..n {
+        let img = Image { width: w, height: h, data: random(3 * w * h, seed + i as u64, 0.0, 1.0) };
+        let p = pad_reflect(&img, pad);
+        (ph, pw) = (p.height, p.width);
+        out.extend(p.data);
+    }
+    (out, ph, pw)
+}
+
+fn burn_outputs(cfg: &ModelConfig, seed: u64, x: &[f32], g: &[f32], n: usize, h: usize, w: usize, ext: Option<&[f32]>) -> (Vec<f32>, Vec<f32>) {
+    let mut store = ParamStore::new(ptgrm_train::run::device(), seed, false);
+    let dev = store.device.clone();
+    let xt = tensor_from(&[n, 3, h, w], x.to_vec(), &dev);
+    let gt = tensor_from(&[n, cfg.refiner.prior_dim], g.to_vec(), &dev);
+    let et = ext.map(|e| tensor_from(&[n, 3, h, w], e.to_vec(), &dev));
+    let (b, r) = forward(&mut store, cfg, &xt, &gt, et);
+    (b.to_vec(), r.to_vec())
+}
+
+#[test]
+fn merged_model_matches_onnx_runtime_with_random_weights() {
+    let cfg = ModelConfig { base: Some(BaseConfig::default()), refiner: RefinerConfig::default() };
+    let seed = 11;
+    let graph = merged_graph(cfg.base.as_ref().unwrap(), &cfg.refiner, ParamSource::Seeded(seed)).unwrap();
+    let mut s = session(&graph.bytes);
+    for (n, h0, w0) in SIZES {
+        let (x, h, w) = image_batch(n, h0, w0, cfg.pad_multiple(), 100);
+        let g = random(n * cfg.refiner.prior_dim, 7, -0.1, 0.1);
+        let (bb, br) = burn_outputs(&cfg, seed, &x, &g, n, h, w, None);
+        let out = run(&mut s, &[("image", vec![n, 3, h, w], &x), ("prior", vec![n, cfg.refiner.prior_dim], &g)], &["refined", "base"]);
+        let (dr, db) = (max_abs_diff(&br, &out[0]), max_abs_diff(&bb, &out[1]));
+        eprintln!("{n}x3x{h}x{w}: refined max diff {dr:.2e}, base {db:.2e}");
+        assert!(dr <= TOL && db <= TOL, "{n}x3x{h}x{w}: refined {dr}, base {db}");
+        // Outputs must depend on the input (not a constant graph).
+        assert!(max_abs_diff(&br, &x) > 1e-3);
+    }
+}
+
+#[test]
+fn refiner_and_every_ablation_match_onnx_runtime() {
+    let seed = 5;
+    let small_dim = 32;
+    for name in ABLATIONS {
+        let refiner = RefinerConfig::paper(small_dim).ablation(name).unwrap();
+        let cfg = ModelConfig { base: None, refiner };
+        let graph = refiner_graph(&cfg.refiner, ParamSource::Seeded(seed)).unwrap();
+        let mut s = session(&graph.bytes);
+        for (n, h0, w0) in SIZES {
+            let (x, h, w) = image_batch(n, h0, w0, cfg.pad_multiple(), 200);
+            let (restored, _, _) = image_batch(n, h0, w0, cfg.pad_multiple(), 300);
+            let g = random(n * small_dim, 9, -0.2, 0.2);
+            let (_, br) = burn_outputs(&cfg, seed, &x, &g, n, h, w, Some(&restored));
+            let out = run(
+                &mut s,
+                &[("restored", vec![n, 3, h, w], &restored), ("degraded", vec![n, 3, h, w], &x), ("prior", vec![n, small_dim], &g)],
+                &["refined"],
+            );
+            let d = max_abs_diff(&br, &out[0]);
+            assert!(d <= TOL, "ablation {name} at {n}x3x{h}x{w}: max diff {d}");
+        }
+    }
+}
