@@ -141,28 +141,14 @@ impl<'a> BurnOps<'a> {
     }
 }
 
-fn broadcast_pair4(a: Tensor<4>, b: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+/// Expands both operands to their common shape (same-rank broadcasting over size-1 dims).
+fn broadcast_pair<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> (Tensor<D>, Tensor<D>) {
     let (da, db) = (a.dims(), b.dims());
     if da == db {
         return (a, b);
     }
-    let mut t = [0usize; 4];
-    for i in 0..4 {
-        assert!(da[i] == db[i] || da[i] == 1 || db[i] == 1, "cannot broadcast {da:?} with {db:?}");
-        t[i] = da[i].max(db[i]);
-    }
-    let a = if da == t { a } else { a.expand(t) };
-    let b = if db == t { b } else { b.expand(t) };
-    (a, b)
-}
-
-fn broadcast_pair2(a: Tensor<2>, b: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
-    let (da, db) = (a.dims(), b.dims());
-    if da == db {
-        return (a, b);
-    }
-    let mut t = [0usize; 2];
-    for i in 0..2 {
+    let mut t = [0usize; D];
+    for i in 0..D {
         assert!(da[i] == db[i] || da[i] == 1 || db[i] == 1, "cannot broadcast {da:?} with {db:?}");
         t[i] = da[i].max(db[i]);
     }
@@ -189,11 +175,11 @@ macro_rules! binary {
                 BT::R1($body)
             }
             (BT::R2(p), BT::R2(q)) => {
-                let ($x, $y) = broadcast_pair2(p, q);
+                let ($x, $y) = broadcast_pair(p, q);
                 BT::R2($body)
             }
             (BT::R4(p), BT::R4(q)) => {
-                let ($x, $y) = broadcast_pair4(p, q);
+                let ($x, $y) = broadcast_pair(p, q);
                 BT::R4($body)
             }
             (p, q) => panic!("operands of different rank: {:?} and {:?}", p.dims(), q.dims()),
