@@ -129,7 +129,10 @@ fn info_shows_graphs_parameters_and_provider() {
     assert_ok(&o);
     let text = stdout(&o);
     for (role, g) in manifest.graphs.iter() {
-        let line = text.lines().find(|l| l.trim_start().starts_with(&format!("{role} "))).unwrap_or_else(|| panic!("no {role} line:\n{text}"));
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{role} ")))
+            .unwrap_or_else(|| panic!("no {role} line:\n{text}"));
         assert!(line.contains(&g.parameters.to_string()), "{role} parameters missing: {line}");
     }
     assert!(text.contains("providers available:") && text.contains("CPUExecutionProvider"), "{text}");
@@ -152,11 +155,15 @@ fn auto_provider_falls_back_to_cpu_with_reasons() {
     let o = ptgrm(&["info", s(bundle(Layout::Split)), "--json"]);
     assert_ok(&o);
     let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    let available: Vec<&str> = doc["providers_available"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let available: Vec<&str> =
+        doc["providers_available"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     if !available.contains(&"CUDAExecutionProvider") {
         assert_eq!(doc["active_provider"], "cpu");
         let log = doc["provider_log"].as_array().unwrap();
-        assert!(log.iter().any(|l| l.as_str().unwrap().contains("cuda")), "no reason logged for skipping CUDA: {log:?}");
+        assert!(
+            log.iter().any(|l| l.as_str().unwrap().contains("cuda")),
+            "no reason logged for skipping CUDA: {log:?}"
+        );
     }
 }
 
@@ -164,8 +171,20 @@ fn auto_provider_falls_back_to_cpu_with_reasons() {
 fn bench_reports_engine_and_bare_ort() {
     for layout in [Layout::Split, Layout::Merged] {
         let o = ptgrm(&[
-            "bench", "--model", s(bundle(layout)), "--size", "50x30", "--frames", "3", "--warmup", "1", "--threads", "1",
-            "--provider", "cpu", "--json",
+            "bench",
+            "--model",
+            s(bundle(layout)),
+            "--size",
+            "50x30",
+            "--frames",
+            "3",
+            "--warmup",
+            "1",
+            "--threads",
+            "1",
+            "--provider",
+            "cpu",
+            "--json",
         ]);
         assert_ok(&o);
         let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
@@ -175,14 +194,16 @@ fn bench_reports_engine_and_bare_ort() {
         assert_eq!((doc["graph_width"].as_u64(), doc["graph_height"].as_u64()), (Some(56), Some(32)));
         for side in ["engine", "bare_ort"] {
             let t = &doc[side];
-            let (fps, p50, p99) = (t["fps"].as_f64().unwrap(), t["p50_ms"].as_f64().unwrap(), t["p99_ms"].as_f64().unwrap());
+            let (fps, p50, p99) =
+                (t["fps"].as_f64().unwrap(), t["p50_ms"].as_f64().unwrap(), t["p99_ms"].as_f64().unwrap());
             assert!(fps > 0.0 && p50 > 0.0 && p99 >= p50, "{side}: {t}");
         }
         let ratio = doc["ratio"].as_f64().unwrap();
         let expected = doc["engine"]["fps"].as_f64().unwrap() / doc["bare_ort"]["fps"].as_f64().unwrap();
         assert!((ratio - expected).abs() < 1e-9);
     }
-    let o = ptgrm(&["bench", "--model", s(bundle(Layout::Split)), "--size", "40x24", "--frames", "2", "--threads", "1"]);
+    let o =
+        ptgrm(&["bench", "--model", s(bundle(Layout::Split)), "--size", "40x24", "--frames", "2", "--threads", "1"]);
     assert_ok(&o);
     assert!(stdout(&o).contains("ratio engine/bare ort:"), "{}", stdout(&o));
 }
@@ -205,7 +226,18 @@ fn eval_dirs(test: &str) -> (PathBuf, PathBuf) {
 fn eval_matches_metrics_of_restored_images() {
     let (clean, degraded) = eval_dirs("eval");
     let model = bundle(Layout::Split);
-    let o = ptgrm(&["eval", "--model", s(model), "--clean", s(&clean), "--degraded", s(&degraded), "--json", "--threads", "1"]);
+    let o = ptgrm(&[
+        "eval",
+        "--model",
+        s(model),
+        "--clean",
+        s(&clean),
+        "--degraded",
+        s(&degraded),
+        "--json",
+        "--threads",
+        "1",
+    ]);
     assert_ok(&o);
     let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     let images = doc["images"].as_array().unwrap();

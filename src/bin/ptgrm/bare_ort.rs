@@ -51,7 +51,8 @@ fn session(bytes: &[u8], provider: Provider, threads: usize) -> Result<Session> 
         Provider::TensorRt => Some(ep::TensorRT::default().build()),
     };
     if let Some(d) = dispatch {
-        builder = builder.with_execution_providers([d.error_on_failure()]).map_err(|e| failed("execution provider", e))?;
+        builder =
+            builder.with_execution_providers([d.error_on_failure()]).map_err(|e| failed("execution provider", e))?;
     }
     builder.commit_from_memory(bytes).map_err(|e| failed("session", e))
 }
@@ -96,13 +97,17 @@ impl BareModel {
 
     /// One frame: the prior when due, then F and R (or the merged graph).
     pub fn run_frame(&mut self) -> Result<()> {
-        if self.frames % self.prior_interval == 0
+        if self.frames.is_multiple_of(self.prior_interval)
             && let Some(p) = self.prior.as_mut()
         {
             let out = p.run(ort::inputs![io::IMAGE => &self.prior_image]).map_err(|e| failed("prior graph", e))?;
             let (_, g) = out[io::PRIOR].try_extract_tensor::<f32>().map_err(|e| failed("prior output", e))?;
             if g.len() != self.prior_value.len() {
-                return Err(Error::model(format!("prior graph returned {} values, expected {}", g.len(), self.prior_value.len())));
+                return Err(Error::model(format!(
+                    "prior graph returned {} values, expected {}",
+                    g.len(),
+                    self.prior_value.len()
+                )));
             }
             self.prior_value.copy_from_slice(g);
         }
@@ -122,8 +127,9 @@ impl BareModel {
                 out.remove(io::REFINED)
             }
             Net::Merged(s) => {
-                let mut out =
-                    s.run(ort::inputs![io::IMAGE => &self.image, io::PRIOR => prior]).map_err(|e| failed("merged graph", e))?;
+                let mut out = s
+                    .run(ort::inputs![io::IMAGE => &self.image, io::PRIOR => prior])
+                    .map_err(|e| failed("merged graph", e))?;
                 out.remove(io::REFINED)
             }
         };

@@ -142,7 +142,12 @@ fn timing(times: &mut [Duration]) -> Timing {
     let total: f64 = times.iter().map(|&d| ms(d)).sum();
     // Nearest-rank percentile.
     let pct = |p: f64| ms(times[((p * times.len() as f64).ceil() as usize).clamp(1, times.len()) - 1]);
-    Timing { fps: 1e3 * times.len() as f64 / total, p50_ms: pct(0.50), p99_ms: pct(0.99), mean_ms: total / times.len() as f64 }
+    Timing {
+        fps: 1e3 * times.len() as f64 / total,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        mean_ms: total / times.len() as f64,
+    }
 }
 
 fn print_report(r: &Report) {
@@ -157,4 +162,3 @@ fn print_report(r: &Report) {
     }
     println!("ratio engine/bare ort: {:.3}", r.ratio);
 }
-

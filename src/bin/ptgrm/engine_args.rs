@@ -45,7 +45,8 @@ pub fn load_engine(dir: &Path, options: &EngineOptions) -> Result<Engine> {
 }
 
 fn parse_provider(text: &str) -> std::result::Result<ProviderRequest, String> {
-    text.parse::<ProviderRequest>().map_err(|_| format!("unknown provider {text:?} (expected auto, tensorrt, cuda or cpu)"))
+    text.parse::<ProviderRequest>()
+        .map_err(|_| format!("unknown provider {text:?} (expected auto, tensorrt, cuda or cpu)"))
 }
 
 /// A blend strength in 0..=1.

@@ -97,9 +97,13 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         // A still image is independent of the one before: no prior carried over.
         engine.reset_prior();
     }
-    let mean = [("input", mean_of(&images, |r| r.input)), ("base", mean_of(&images, |r| r.base)), ("refined", mean_of(&images, |r| r.refined))]
-        .into_iter()
-        .collect();
+    let mean = [
+        ("input", mean_of(&images, |r| r.input)),
+        ("base", mean_of(&images, |r| r.base)),
+        ("refined", mean_of(&images, |r| r.refined)),
+    ]
+    .into_iter()
+    .collect();
     let report = Report {
         model: engine.manifest().name.clone(),
         bundle: dir,
@@ -141,7 +145,9 @@ fn images_by_stem(dir: &Path) -> Result<BTreeMap<String, PathBuf>> {
         .map_err(|e| Error::new(ErrorKind::Io, format!("cannot list directory {}: {e}", dir.display())))?;
     let mut by_stem = BTreeMap::new();
     for entry in entries {
-        let path = entry.map_err(|e| Error::new(ErrorKind::Io, format!("cannot list directory {}: {e}", dir.display())))?.path();
+        let path = entry
+            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot list directory {}: {e}", dir.display())))?
+            .path();
         if !path.is_file() || !is_image_file(&path) {
             continue;
         }
@@ -186,5 +192,11 @@ fn print_table(report: &Report) {
     for r in &report.images {
         row(&r.name, &format!("{}x{}", r.width, r.height), r.input, r.base, r.refined);
     }
-    row(&format!("mean ({})", report.images.len()), "", report.mean["input"], report.mean["base"], report.mean["refined"]);
+    row(
+        &format!("mean ({})", report.images.len()),
+        "",
+        report.mean["input"],
+        report.mean["base"],
+        report.mean["refined"],
+    );
 }

@@ -93,7 +93,10 @@ fn print_provenance(m: &Manifest) {
         println!("  metric {name}: {value}");
     }
     for t in &p.third_party {
-        println!("  third-party {}: {} {} {} (licence {}, sha256 {})", t.role, t.package, t.version, t.file, t.licence, t.sha256);
+        println!(
+            "  third-party {}: {} {} {} (licence {}, sha256 {})",
+            t.role, t.package, t.version, t.file, t.licence, t.sha256
+        );
     }
     if let Some(note) = &p.note {
         println!("  note: {note}");
