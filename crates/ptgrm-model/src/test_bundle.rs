@@ -23,6 +23,8 @@ pub struct TestBundleOptions {
     /// false: prior kind "none", no prior graph (the engine feeds g = 0).
     pub prior_graph: bool,
     pub model: ModelConfig,
+    /// The command line recorded in the provenance (derived from the options when None).
+    pub command: Option<String>,
 }
 
 impl Default for TestBundleOptions {
@@ -33,6 +35,7 @@ impl Default for TestBundleOptions {
             seed: 0,
             prior_graph: true,
             model: ModelConfig { base: Some(BaseConfig::default()), refiner: RefinerConfig::default() },
+            command: None,
         }
     }
 }
@@ -95,12 +98,15 @@ pub fn write_test_bundle(dir: &Path, opts: &TestBundleOptions) -> Result<Manifes
         },
         graphs,
         provenance: Provenance {
-            command: Some(format!(
-                "ptgrm-model write-test-bundle --layout {layout} --prior-dim {} --seed {}{}",
-                opts.prior_dim,
-                opts.seed,
-                if opts.prior_graph { "" } else { " --no-prior" }
-            )),
+            command: Some(opts.command.clone().unwrap_or_else(|| {
+                format!(
+                    "ptgrm-model write-test-bundle --layout {layout} --prior-dim {} --seed {}{}",
+                    opts.prior_dim,
+                    opts.seed,
+                    if opts.prior_graph { "" } else { " --no-prior" }
+                )
+            })),
+            recipe_text: Some(serde_json::to_string(&model).expect("model config serializes")),
             note: Some("untrained: random weights generated for tests".into()),
             ..Default::default()
         },

@@ -1,22 +1,23 @@
 //! `ptgrm-model`: model-side tools.
 //!
-//! - `write-test-bundle --out DIR [--layout split|merged] [--prior-dim D] [--seed S] [--no-prior]`
-//!   writes an untrained bundle for tests and demos.
-//! - `params [--prior-dim D] [--ablation NAME] [--base-scale S] [--refiner-scale S]` prints
-//!   the parameter counts of F and R.
+//! - `write-test-bundle --out DIR [--layout split|merged] [--seed S] [--no-prior] [MODEL FLAGS]`
+//!   writes an untrained bundle for tests, demos and speed measurements of a configuration.
+//! - `params [MODEL FLAGS]` prints the parameter counts of F and R.
 //! - `import-mobilenet-v2`, `import-ffdnet`, `import-ffdnet-prior`: third-party PyTorch
 //!   weights -> ONNX prior / base graphs (see `ptgrm_model::import::cli`).
 
 use ptgrm_model::export::{parameter_counts, ModelConfig};
-use ptgrm_model::base::BaseConfig;
+use ptgrm_model::base::{BaseBlock, BaseConfig};
 use ptgrm_model::ptgrm::{RefinerConfig, ABLATIONS};
 use ptgrm_model::test_bundle::{write_test_bundle, Layout, TestBundleOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage:
-  ptgrm-model write-test-bundle --out DIR [--layout split|merged] [--prior-dim D] [--seed S] [--no-prior]
-  ptgrm-model params [--prior-dim D] [--ablation NAME] [--base-scale S] [--refiner-scale S]
+  ptgrm-model write-test-bundle --out DIR [--layout split|merged] [--seed S] [--no-prior] [MODEL FLAGS]
+  ptgrm-model params [MODEL FLAGS]
+    MODEL FLAGS: [--prior-dim D] [--ablation NAME] [--base-block naf|res] [--base-width W]
+                 [--base-scale 1|2|4] [--refiner-scale 1|2|4]
   ptgrm-model import-mobilenet-v2 --pth P --out prior.onnx [--with-logits]
   ptgrm-model import-ffdnet --pth P --sigma S --out base.onnx
   ptgrm-model import-ffdnet-prior --pth P --sigma S [--layer L] [--size PX] --out prior.onnx";
@@ -68,23 +69,50 @@ impl Flags {
     }
 }
 
+/// Flags that shape the networks (shared by write-test-bundle and params).
+const MODEL_FLAGS: &[&str] = &["--prior-dim", "--ablation", "--base-block", "--base-width", "--base-scale", "--refiner-scale"];
+
+fn model_config(f: &Flags, default_prior_dim: usize) -> Result<ModelConfig, String> {
+    let mut refiner = RefinerConfig::paper(f.number("--prior-dim", default_prior_dim)?);
+    if let Some(a) = f.get("--ablation") {
+        refiner = refiner.ablation(a)?;
+    }
+    refiner.internal_scale = f.number("--refiner-scale", 1)?;
+    let block = match f.get("--base-block").unwrap_or("naf") {
+        "naf" => BaseBlock::Naf,
+        "res" => BaseBlock::Res,
+        other => return Err(format!("--base-block {other:?}: expected naf or res")),
+    };
+    let base = BaseConfig {
+        block,
+        width: f.number("--base-width", BaseConfig::default().width)?,
+        internal_scale: f.number("--base-scale", 1)?,
+        ..Default::default()
+    };
+    let cfg = ModelConfig { base: Some(base), refiner };
+    cfg.validate()?;
+    Ok(cfg)
+}
+
 fn run(args: &[String]) -> Result<(), String> {
     let (cmd, rest) = args.split_first().ok_or("missing command")?;
     match cmd.as_str() {
         "write-test-bundle" => {
-            let f = Flags::parse(rest, &["--no-prior"], &["--out", "--layout", "--prior-dim", "--seed"])?;
+            let f = Flags::parse(rest, &["--no-prior"], &[&["--out", "--layout", "--seed"], MODEL_FLAGS].concat())?;
             let out = PathBuf::from(f.get("--out").ok_or("--out DIR is required")?);
             let layout = match f.get("--layout").unwrap_or("split") {
                 "split" => Layout::Split,
                 "merged" => Layout::Merged,
                 other => return Err(format!("--layout {other:?}: expected split or merged")),
             };
+            let model = model_config(&f, 64)?;
             let opts = TestBundleOptions {
                 layout,
-                prior_dim: f.number("--prior-dim", 64)?,
+                prior_dim: model.refiner.prior_dim,
                 seed: f.number("--seed", 0)?,
                 prior_graph: !f.has("--no-prior"),
-                ..Default::default()
+                model,
+                command: Some(format!("ptgrm-model {}", args.join(" "))),
             };
             let m = write_test_bundle(&out, &opts)?;
             println!("wrote {} to {} (pad multiple {}, prior dim {})", m.name, out.display(), m.pad_multiple, m.prior.dim);
@@ -94,14 +122,8 @@ fn run(args: &[String]) -> Result<(), String> {
             Ok(())
         }
         "params" => {
-            let f = Flags::parse(rest, &[], &["--prior-dim", "--ablation", "--base-scale", "--refiner-scale"])?;
-            let mut refiner = RefinerConfig::paper(f.number("--prior-dim", 1280)?);
-            if let Some(a) = f.get("--ablation") {
-                refiner = refiner.ablation(a)?;
-            }
-            refiner.internal_scale = f.number("--refiner-scale", 1)?;
-            let base = BaseConfig { internal_scale: f.number("--base-scale", 1)?, ..Default::default() };
-            let cfg = ModelConfig { base: Some(base), refiner };
+            let f = Flags::parse(rest, &[], MODEL_FLAGS)?;
+            let cfg = model_config(&f, 1280)?;
             let (b, r) = parameter_counts(&cfg)?;
             println!("base F:     {b:>9} parameters");
             println!("refiner R:  {r:>9} parameters (prior dim {})", cfg.refiner.prior_dim);
