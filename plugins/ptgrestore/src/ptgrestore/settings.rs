@@ -1,0 +1,157 @@
+//! The element's property values and how they become engine options.
+//!
+//! Two groups: values read when sessions are created (READY->PAUSED; changing them while
+//! running takes effect at the next start) and values pushed into the running engine before
+//! each frame (strength, prior-interval, prior-smoothing).
+
+use gst::glib;
+use ptgrm::{EngineOptions, ProviderRequest};
+use std::path::PathBuf;
+
+/// The `provider` property: which ONNX Runtime execution provider runs the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstPtgRestoreProvider")]
+pub enum ProviderChoice {
+    #[default]
+    #[enum_value(name = "Auto: TensorRT, then CUDA, then CPU (first that works)", nick = "auto")]
+    Auto = 0,
+    #[enum_value(name = "TensorRT (error if unavailable)", nick = "tensorrt")]
+    TensorRt = 1,
+    #[enum_value(name = "CUDA (error if unavailable)", nick = "cuda")]
+    Cuda = 2,
+    #[enum_value(name = "CPU", nick = "cpu")]
+    Cpu = 3,
+}
+
+impl From<ProviderChoice> for ProviderRequest {
+    fn from(p: ProviderChoice) -> Self {
+        match p {
+            ProviderChoice::Auto => ProviderRequest::Auto,
+            ProviderChoice::TensorRt => ProviderRequest::TensorRt,
+            ProviderChoice::Cuda => ProviderRequest::Cuda,
+            ProviderChoice::Cpu => ProviderRequest::Cpu,
+        }
+    }
+}
+
+// Defaults follow the engine's own (EngineOptions::default()) so the element and the CLI agree.
+pub const DEFAULT_STRENGTH: f64 = 1.0;
+pub const DEFAULT_PRIOR_INTERVAL: u32 = 1;
+pub const DEFAULT_PRIOR_SMOOTHING: f64 = 0.0;
+/// The engine keeps a weight in [0, 1) of the previous prior (1 would freeze it forever).
+pub const MAX_PRIOR_SMOOTHING: f64 = 0.99;
+/// The engine's per-side frame limit.
+pub const MAX_SIDE: u32 = 1 << 15;
+
+pub fn default_tile_size() -> u32 {
+    EngineOptions::default().tile_size as u32
+}
+
+pub fn default_max_resolution() -> (u32, u32) {
+    let (w, h) = EngineOptions::default().max_resolution;
+    (w as u32, h as u32)
+}
+
+/// Values the streaming thread pushes into a running engine when they change.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LiveSettings {
+    pub strength: f64,
+    pub prior_interval: u32,
+    pub prior_smoothing: f64,
+}
+
+impl Default for LiveSettings {
+    fn default() -> Self {
+        LiveSettings {
+            strength: DEFAULT_STRENGTH,
+            prior_interval: DEFAULT_PRIOR_INTERVAL,
+            prior_smoothing: DEFAULT_PRIOR_SMOOTHING,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub model: Option<PathBuf>,
+    pub ort_library: Option<PathBuf>,
+    pub provider: ProviderChoice,
+    pub device_id: i32,
+    pub fp16: bool,
+    pub engine_cache_dir: Option<PathBuf>,
+    pub threads: u32,
+    pub tile_size: u32,
+    /// As the user wrote it ("WxH"); parsed at start so a bad value fails start-up with a reason.
+    pub max_resolution: String,
+    pub live: LiveSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            model: ptgrm::bundle::default_model_dir(),
+            ort_library: None,
+            provider: ProviderChoice::Auto,
+            device_id: 0,
+            fp16: false,
+            engine_cache_dir: None,
+            threads: 0,
+            tile_size: default_tile_size(),
+            max_resolution: format_resolution(default_max_resolution()),
+            live: LiveSettings::default(),
+        }
+    }
+}
+
+impl Settings {
+    pub fn engine_options(&self) -> Result<EngineOptions, String> {
+        let max_resolution = parse_resolution(&self.max_resolution)?;
+        Ok(EngineOptions {
+            ort_library: self.ort_library.clone(),
+            provider: self.provider.into(),
+            device_id: self.device_id,
+            fp16: self.fp16,
+            engine_cache_dir: self.engine_cache_dir.clone(),
+            threads: self.threads as usize,
+            max_resolution: (max_resolution.0 as usize, max_resolution.1 as usize),
+            tile_size: self.tile_size as usize,
+            prior_interval: self.live.prior_interval,
+            prior_smoothing: self.live.prior_smoothing as f32,
+            strength: self.live.strength as f32,
+            ..EngineOptions::default()
+        })
+    }
+}
+
+/// Parses "WxH" (also "W,H" or "W H") into a resolution with both sides in 1..=MAX_SIDE.
+pub fn parse_resolution(s: &str) -> Result<(u32, u32), String> {
+    let parts: Vec<&str> = s.split(['x', 'X', ',', ' ']).filter(|p| !p.is_empty()).collect();
+    let [w, h] = parts.as_slice() else {
+        return Err(format!("max-resolution {s:?} is not of the form WIDTHxHEIGHT"));
+    };
+    let side = |v: &str| match v.trim().parse::<u32>() {
+        Ok(n) if (1..=MAX_SIDE).contains(&n) => Ok(n),
+        _ => Err(format!("max-resolution {s:?}: {v:?} is not a size in 1..={MAX_SIDE}")),
+    };
+    Ok((side(w)?, side(h)?))
+}
+
+pub fn format_resolution((w, h): (u32, u32)) -> String {
+    format!("{w}x{h}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolution_strings_parse_and_bad_ones_say_why() {
+        assert_eq!(parse_resolution("1280x720"), Ok((1280, 720)));
+        assert_eq!(parse_resolution("3840X2160"), Ok((3840, 2160)));
+        assert_eq!(parse_resolution("640,480"), Ok((640, 480)));
+        assert!(parse_resolution("1280").unwrap_err().contains("WIDTHxHEIGHT"));
+        assert!(parse_resolution("0x720").unwrap_err().contains("\"0\""));
+        assert!(parse_resolution("99999x10").unwrap_err().contains("1..=32768"));
+        assert_eq!(format_resolution((1920, 1080)), "1920x1080");
+    }
+}
