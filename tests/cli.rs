@@ -331,3 +331,22 @@ fn bad_input_gives_clear_errors() {
         assert_fails_with(&o, "cuda");
     }
 }
+
+#[test]
+fn tiny_images_restore_and_eval_explains_the_ssim_window() {
+    let dir = workdir("tiny");
+    for (w, h) in [(1, 1), (3, 5)] {
+        let input = dir.join(format!("in-{w}x{h}.png"));
+        image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(40 * x) as u8, (50 * y) as u8, 128])).save(&input).unwrap();
+        let out = dir.join(format!("out-{w}x{h}.png"));
+        assert_ok(&restore(bundle(Layout::Split), &input, &out, &["--emit", "side-by-side"]));
+        assert_eq!(read_rgb(&out).dimensions(), (3 * w, h));
+    }
+    let (clean, degraded) = (dir.join("clean"), dir.join("degraded"));
+    std::fs::create_dir_all(&clean).unwrap();
+    std::fs::create_dir_all(&degraded).unwrap();
+    std::fs::copy(dir.join("in-3x5.png"), clean.join("t.png")).unwrap();
+    std::fs::copy(dir.join("in-3x5.png"), degraded.join("t.png")).unwrap();
+    let o = ptgrm(&["eval", "--model", s(bundle(Layout::Split)), "--clean", s(&clean), "--degraded", s(&degraded)]);
+    assert_fails_with(&o, "t: SSIM needs images of at least 11x11");
+}
