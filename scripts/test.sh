@@ -7,5 +7,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh --gpu-libs
 bash scripts/fetch-weights.sh >/dev/null
 if [ -f scripts/fetch-data.sh ]; then bash scripts/fetch-data.sh >/dev/null; fi
+export PTGRM_REQUIRE_IMPORT_ASSETS=1
 export PTGRM_ORT_GPU_DYLIB="$(pwd)/.deps/onnxruntime-gpu/lib/libonnxruntime.so.1"
 cargo test --workspace --all-targets "$@"

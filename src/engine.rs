@@ -75,8 +75,6 @@ struct Buffers {
     input: Planar,
     prior_in: Planar,
     tile_in: Vec<f32>,
-    tile_base: Vec<f32>,
-    tile_refined: Vec<f32>,
     refined: Planar,
     base: Planar,
     wsum: Vec<f32>,
@@ -276,36 +274,45 @@ impl Engine {
         } else {
             (spans(w, 0, 0), spans(h, 0, 0))
         };
+        let single = xs.len() == 1 && ys.len() == 1;
         let b = &mut self.buf;
         b.refined.reshape(w, h);
         b.base.reshape(w, h);
-        b.refined.data.fill(0.0);
-        b.base.data.fill(0.0);
-        b.wsum.clear();
-        b.wsum.resize(w * h, 0.0);
+        if !single {
+            b.refined.data.fill(0.0);
+            b.base.data.fill(0.0);
+            b.wsum.clear();
+            b.wsum.resize(w * h, 0.0);
+        }
+        let inv = 1.0 / scale;
         for sy in &ys {
             for sx in &xs {
                 let (pw, ph) = (padded(sx.len, pm), padded(sy.len, pm));
                 fill_window(&b.input, sx.start, sy.start, pw, ph, scale, offset, &mut b.tile_in);
-                run_net(&mut self.sessions.net, &b.tile_in, pw, ph, self.prior.value(), want_refined, &mut b.tile_base, &mut b.tile_refined)?;
-                let inv = 1.0 / scale;
-                add_weights(*sx, *sy, overlap, w, h, &mut b.wsum);
-                if want_base {
-                    accumulate(&b.tile_base, pw, ph, *sx, *sy, overlap, inv, offset, &mut b.base);
-                }
-                if want_refined {
-                    accumulate(&b.tile_refined, pw, ph, *sx, *sy, overlap, inv, offset, &mut b.refined);
+                let (refined, base) = (&mut b.refined, &mut b.base);
+                let sink = |out: Output, tile: &[f32]| {
+                    let acc = if out == Output::Base { &mut *base } else { &mut *refined };
+                    if single {
+                        crop_into(tile, pw, inv, offset, acc);
+                    } else {
+                        accumulate(tile, pw, ph, *sx, *sy, overlap, inv, offset, acc);
+                    }
+                };
+                run_net(&mut self.sessions.net, &b.tile_in, pw, ph, self.prior.value(), want_refined, want_base, sink)?;
+                if !single {
+                    add_weights(*sx, *sy, overlap, w, h, &mut b.wsum);
                 }
             }
         }
-        let n = w * h;
-        for (acc, used) in [(&mut b.refined, want_refined), (&mut b.base, want_base)] {
-            if !used {
-                continue;
-            }
-            for c in 0..3 {
-                for (v, s) in acc.data[c * n..(c + 1) * n].iter_mut().zip(&b.wsum) {
-                    *v /= s;
+        if !single {
+            let n = w * h;
+            for (acc, used) in [(&mut b.refined, want_refined), (&mut b.base, want_base)] {
+                if used {
+                    for c in 0..3 {
+                        for (v, s) in acc.data[c * n..(c + 1) * n].iter_mut().zip(&b.wsum) {
+                            *v /= s;
+                        }
+                    }
                 }
             }
         }
@@ -355,45 +362,83 @@ fn inference(what: &str, e: impl std::fmt::Display) -> Error {
     Error::new(ErrorKind::Inference, format!("{what}: {e}"))
 }
 
-fn extract_into(outputs: &ort::session::SessionOutputs, name: &str, expect: usize, dst: &mut Vec<f32>) -> Result<()> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Output {
+    Base,
+    Refined,
+}
+
+/// Crops a single whole-frame tile (row length `pw`) into `acc`, mapping back to [0,1].
+fn crop_into(tile: &[f32], pw: usize, inv: f32, offset: f32, acc: &mut Planar) {
+    let (w, h) = (acc.width, acc.height);
+    let ph = tile.len() / (3 * pw);
+    for c in 0..3 {
+        for y in 0..h {
+            let src = &tile[(c * ph + y) * pw..][..w];
+            let dst = &mut acc.data[(c * h + y) * w..][..w];
+            if inv == 1.0 && offset == 0.0 {
+                dst.copy_from_slice(src);
+            } else {
+                for (d, v) in dst.iter_mut().zip(src) {
+                    *d = (v - offset) * inv;
+                }
+            }
+        }
+    }
+}
+
+fn output<'a>(outputs: &'a ort::session::SessionOutputs, name: &str, expect: usize) -> Result<&'a [f32]> {
     let (_, v) = outputs[name].try_extract_tensor::<f32>().map_err(|e| inference(name, e))?;
     if v.len() != expect {
         return Err(Error::model(format!("graph output {name:?} has {} values, expected {expect} (3 x padded H x W)", v.len())));
     }
-    dst.clear();
-    dst.extend_from_slice(v);
-    Ok(())
+    Ok(v)
 }
 
-/// One padded tile through the network: base (F) into `base_out`, refined (R) into `refined_out`.
+/// One padded tile through the network; hands F's and R's outputs to `sink` straight from
+/// ONNX Runtime's buffers (no intermediate copy; F's output feeds R directly).
 #[allow(clippy::too_many_arguments)]
-fn run_net(net: &mut Net, image: &[f32], pw: usize, ph: usize, prior: &[f32], want_refined: bool, base_out: &mut Vec<f32>, refined_out: &mut Vec<f32>) -> Result<()> {
+fn run_net(
+    net: &mut Net,
+    image: &[f32],
+    pw: usize,
+    ph: usize,
+    prior: &[f32],
+    want_refined: bool,
+    want_base: bool,
+    mut sink: impl FnMut(Output, &[f32]),
+) -> Result<()> {
     let shape = [1, 3, ph, pw];
     let n = 3 * pw * ph;
     let prior_t = || TensorRef::from_array_view(([1usize, prior.len()], prior)).map_err(|e| inference("prior tensor", e));
     match net {
         Net::Split { base, refiner } => {
-            {
-                let out = base.run(ort::inputs![io::IMAGE => tensor(shape, image)?]).map_err(|e| inference("base graph", e))?;
-                extract_into(&out, io::BASE, n, base_out)?;
+            let out = base.run(ort::inputs![io::IMAGE => tensor(shape, image)?]).map_err(|e| inference("base graph", e))?;
+            let restored = output(&out, io::BASE, n)?;
+            if want_base || !want_refined {
+                sink(Output::Base, restored);
             }
             if want_refined {
                 let out = refiner
                     .run(ort::inputs![
-                        io::RESTORED => tensor(shape, base_out)?,
+                        io::RESTORED => tensor(shape, restored)?,
                         io::DEGRADED => tensor(shape, image)?,
                         io::PRIOR => prior_t()?,
                     ])
                     .map_err(|e| inference("refiner graph", e))?;
-                extract_into(&out, io::REFINED, n, refined_out)?;
+                sink(Output::Refined, output(&out, io::REFINED, n)?);
             }
         }
         Net::Merged(s) => {
             let out = s
                 .run(ort::inputs![io::IMAGE => tensor(shape, image)?, io::PRIOR => prior_t()?])
                 .map_err(|e| inference("merged graph", e))?;
-            extract_into(&out, io::BASE, n, base_out)?;
-            extract_into(&out, io::REFINED, n, refined_out)?;
+            if want_base {
+                sink(Output::Base, output(&out, io::BASE, n)?);
+            }
+            if want_refined {
+                sink(Output::Refined, output(&out, io::REFINED, n)?);
+            }
         }
     }
     Ok(())
@@ -486,7 +531,6 @@ fn open_sessions(bundle: &Bundle, options: &EngineOptions, provider: Provider) -
 fn warm_up(s: &mut Sessions, m: &Manifest, provider: Provider) -> Result<()> {
     let side = padded(32, m.pad_multiple as usize);
     let image = vec![0.5 * (m.input_range[0] + m.input_range[1]); 3 * side * side];
-    let (mut b, mut r) = (Vec::new(), Vec::new());
     let fail = |e: Error| {
         // A CPU failure is the model's fault; elsewhere it may be the provider's.
         let kind = if provider == Provider::Cpu { ErrorKind::Model } else { ErrorKind::Provider };
@@ -503,5 +547,5 @@ fn warm_up(s: &mut Sessions, m: &Manifest, provider: Provider) -> Result<()> {
         }
         prior.copy_from_slice(g);
     }
-    run_net(&mut s.net, &image, side, side, &prior, true, &mut b, &mut r).map_err(|e| if e.kind == ErrorKind::Model { e } else { fail(e) })
+    run_net(&mut s.net, &image, side, side, &prior, true, true, |_, _| {}).map_err(|e| if e.kind == ErrorKind::Model { e } else { fail(e) })
 }
