@@ -41,6 +41,21 @@ pub struct BaseConfig {
     pub ffn_expand: usize,
     /// 1, 2 or 4: run the network at 1/s resolution, apply the correction at full resolution.
     pub internal_scale: usize,
+    /// How the network's output corrects the image.
+    pub head: BaseHead,
+}
+
+/// F's correction of the image I from the network output (upsampled when internal_scale > 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BaseHead {
+    /// I + r: right for noise and blur at full resolution.
+    #[default]
+    Residual,
+    /// I * (1 + a) + b with per-pixel, per-channel a and b: a low-resolution network can still
+    /// amplify full-resolution detail (low light needs gains of 10x and more), which an
+    /// upsampled additive residual cannot.
+    Affine,
 }
 
 impl Default for BaseConfig {
@@ -54,6 +69,7 @@ impl Default for BaseConfig {
             dw_expand: 2,
             ffn_expand: 2,
             internal_scale: 1,
+            head: BaseHead::Residual,
         }
     }
 }
@@ -93,13 +109,26 @@ impl BaseConfig {
 pub fn base_forward<O: Ops>(o: &mut O, cfg: &BaseConfig, image: &O::T) -> O::T {
     let s = cfg.internal_scale;
     let x = if s > 1 { o.avg_pool(image, s) } else { image.clone() };
-    let resid = unet(o, cfg, &x);
-    let resid = o.upsample_bilinear(&resid, 3, s);
-    o.add(image, &resid)
+    let out_channels = match cfg.head {
+        BaseHead::Residual => 3,
+        BaseHead::Affine => 6,
+    };
+    let y = unet(o, cfg, &x, out_channels);
+    let y = o.upsample_bilinear(&y, out_channels, s);
+    match cfg.head {
+        BaseHead::Residual => o.add(image, &y),
+        BaseHead::Affine => {
+            let gain = o.slice_channels(&y, 0, 3);
+            let offset = o.slice_channels(&y, 3, 6);
+            let scaled = o.mul(image, &gain);
+            let out = o.add(image, &scaled);
+            o.add(&out, &offset)
+        }
+    }
 }
 
 /// The U-Net body; returns the residual at its input's size.
-fn unet<O: Ops>(o: &mut O, cfg: &BaseConfig, x: &O::T) -> O::T {
+fn unet<O: Ops>(o: &mut O, cfg: &BaseConfig, x: &O::T, out_channels: usize) -> O::T {
     let mut c = cfg.width;
     let mut h = conv_same(o, "base.intro", x, 3, c, 3);
     let mut skips = Vec::new();
@@ -124,7 +153,7 @@ fn unet<O: Ops>(o: &mut O, cfg: &BaseConfig, x: &O::T) -> O::T {
             h = block(o, cfg, &format!("base.dec{level}.{j}"), &h, c);
         }
     }
-    conv_same(o, "base.ending", &h, c, 3, 3)
+    conv_same(o, "base.ending", &h, c, out_channels, 3)
 }
 
 fn block<O: Ops>(o: &mut O, cfg: &BaseConfig, name: &str, x: &O::T, c: usize) -> O::T {

@@ -6,7 +6,7 @@ mod model_support;
 
 use model_support::ref_ops::{RefOps, Tensor};
 use model_support::{max_abs_diff, named, random, run, session};
-use ptgrm_model::base::{base_forward, BaseBlock, BaseConfig};
+use ptgrm_model::base::{base_forward, BaseBlock, BaseHead, BaseConfig};
 use ptgrm_model::bundle_format::{io, Manifest};
 use ptgrm_model::export::{
     base_graph, init_params, merged_graph, parameter_counts, refiner_graph, test_prior_graph, ModelConfig,
@@ -40,6 +40,7 @@ fn base_graph_matches_reference_at_padded_odd_sizes() {
     for block in [BaseBlock::Naf, BaseBlock::Res] {
         check_base(&BaseConfig { block, ..Default::default() });
     }
+    check_base(&BaseConfig { block: BaseBlock::Res, head: BaseHead::Affine, ..Default::default() });
 }
 
 fn check_base(cfg: &BaseConfig) {

@@ -7,7 +7,7 @@
 //!   weights -> ONNX prior / base graphs (see `ptgrm_model::import::cli`).
 
 use ptgrm_model::export::{parameter_counts, ModelConfig};
-use ptgrm_model::base::{BaseBlock, BaseConfig};
+use ptgrm_model::base::{BaseBlock, BaseConfig, BaseHead};
 use ptgrm_model::ptgrm::{RefinerConfig, ABLATIONS};
 use ptgrm_model::test_bundle::{write_test_bundle, Layout, TestBundleOptions};
 use std::path::PathBuf;
@@ -16,7 +16,7 @@ use std::process::ExitCode;
 const USAGE: &str = "usage:
   ptgrm-model write-test-bundle --out DIR [--layout split|merged] [--seed S] [--no-prior] [MODEL FLAGS]
   ptgrm-model params [MODEL FLAGS]
-    MODEL FLAGS: [--prior-dim D] [--ablation NAME] [--base-block naf|res] [--base-width W]
+    MODEL FLAGS: [--prior-dim D] [--ablation NAME] [--base-block naf|res] [--base-head residual|affine] [--base-width W]
                  [--base-scale 1|2|4] [--refiner-scale 1|2|4]
   ptgrm-model import-mobilenet-v2 --pth P --out prior.onnx [--with-logits]
   ptgrm-model import-ffdnet --pth P --sigma S --out base.onnx
@@ -70,7 +70,7 @@ impl Flags {
 }
 
 /// Flags that shape the networks (shared by write-test-bundle and params).
-const MODEL_FLAGS: &[&str] = &["--prior-dim", "--ablation", "--base-block", "--base-width", "--base-scale", "--refiner-scale"];
+const MODEL_FLAGS: &[&str] = &["--prior-dim", "--ablation", "--base-block", "--base-head", "--base-width", "--base-scale", "--refiner-scale"];
 
 fn model_config(f: &Flags, default_prior_dim: usize) -> Result<ModelConfig, String> {
     let mut refiner = RefinerConfig::paper(f.number("--prior-dim", default_prior_dim)?);
@@ -83,8 +83,14 @@ fn model_config(f: &Flags, default_prior_dim: usize) -> Result<ModelConfig, Stri
         "res" => BaseBlock::Res,
         other => return Err(format!("--base-block {other:?}: expected naf or res")),
     };
+    let head = match f.get("--base-head").unwrap_or("residual") {
+        "residual" => BaseHead::Residual,
+        "affine" => BaseHead::Affine,
+        other => return Err(format!("--base-head {other:?}: expected residual or affine")),
+    };
     let base = BaseConfig {
         block,
+        head,
         width: f.number("--base-width", BaseConfig::default().width)?,
         internal_scale: f.number("--base-scale", 1)?,
         ..Default::default()
