@@ -109,8 +109,11 @@ pub unsafe extern "C" fn ptgrm_engine_process(
     input: *const ptgrm_image,
     output: *const ptgrm_image,
 ) -> ptgrm_status {
-    // SAFETY: caller contract on every pointer (documented above).
-    guard(|| unsafe { process(engine, input, output, std::ptr::null()) })
+    guard(|| {
+        non_null(output, "output image")?;
+        // SAFETY: caller contract on every pointer (documented above).
+        unsafe { process(engine, input, output, std::ptr::null()) }
+    })
 }
 
 /// Like `ptgrm_engine_process`, writing the refined image (strength applied) to `refined` and the

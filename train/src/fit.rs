@@ -131,6 +131,8 @@ pub fn fit(opts: &FitOptions) -> Result<()> {
     let cfg = &run.model;
     let tc = &recipe.train;
     let builtin = matches!(recipe.base, BaseSpec::Builtin);
+    // F trained alone (the baseline the refiner is compared against): loss on F only.
+    let base_alone = builtin && tc.lambda1 == 0.0;
 
     let train_set = Arc::new(TrainSet::load(&recipe.data, &recipe.degradation, recipe.seed)?);
     let val = prepared_validation(&run, None)?;
@@ -241,10 +243,19 @@ pub fn fit(opts: &FitOptions) -> Result<()> {
         let y = Tensor::<4>::from_data(TensorData::new(p.batch.clean, [n, 3, s, s]), &dev);
         let g = Tensor::<2>::from_data(TensorData::new(p.priors, [n, cfg.refiner.prior_dim]), &dev);
         let ext = p.external_base.map(|v| BT::R4(Tensor::from_data(TensorData::new(v, [n, 3, s, s]), &dev)));
-        let (base, refined) = forward(&mut store, cfg, &BT::R4(x), &BT::R2(g), ext);
-        let loss_base = charbonnier(base.r4(), y.clone(), tc.charbonnier_eps);
-        let loss_ref = charbonnier(refined.r4(), y, tc.charbonnier_eps);
-        let loss = if builtin { loss_base.clone() + loss_ref.clone().mul_scalar(tc.lambda1) } else { loss_ref.clone() };
+        let (loss, loss_base, loss_ref) = if base_alone {
+            // λ1 = 0: R gets no gradient and F none through R, so R's forward is skipped.
+            let mut ops = crate::burn_ops::BurnOps::new(&mut store);
+            let base = ptgrm_model::base::base_forward(&mut ops, cfg.base.as_ref().expect("built-in F"), &BT::R4(x));
+            let lb = charbonnier(base.r4(), y, tc.charbonnier_eps);
+            (lb.clone(), lb.clone(), lb.zeros_like())
+        } else {
+            let (base, refined) = forward(&mut store, cfg, &BT::R4(x), &BT::R2(g), ext);
+            let loss_base = charbonnier(base.r4(), y.clone(), tc.charbonnier_eps);
+            let loss_ref = charbonnier(refined.r4(), y, tc.charbonnier_eps);
+            let loss = if builtin { loss_base.clone() + loss_ref.clone().mul_scalar(tc.lambda1) } else { loss_ref.clone() };
+            (loss, loss_base, loss_ref)
+        };
         let grads = loss.backward();
         let values = Tensor::cat(vec![loss.detach(), loss_base.detach(), loss_ref.detach()], 0)
             .to_data()

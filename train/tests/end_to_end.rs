@@ -222,6 +222,26 @@ fn train_resume_export_and_run_in_the_runtime() {
     assert_ne!(output, input, "the engine's output equals its input");
 }
 
+#[test]
+fn lambda1_zero_trains_f_alone_and_leaves_r_at_its_initial_weights() {
+    let fx = fixture();
+    let text = std::fs::read_to_string(&fx.recipe).unwrap().replace("warmup_steps = 2", "warmup_steps = 2\nlambda1 = 0.0").replace(&format!("steps = {STEPS}"), "steps = 4");
+    let recipe = fx.root.join("alone.toml");
+    std::fs::write(&recipe, text).unwrap();
+    let out = fx.root.join("alone");
+    fit_run(Some(&recipe), &out, false, None);
+    let params = final_params(&out);
+    let init = ptgrm_model::export::init_params(&RunDir::open(&out).unwrap().model, 9).unwrap();
+    for (k, v) in &params {
+        let d = max_abs_diff(&v.data, &init[k].data);
+        if k.starts_with("refiner.") {
+            assert_eq!(d, 0.0, "{k} changed in an F-alone run");
+        }
+    }
+    let f_moved = params.iter().filter(|(k, _)| k.starts_with("base.")).map(|(k, v)| max_abs_diff(&v.data, &init[k].data)).fold(0.0, f32::max);
+    assert!(f_moved > 1e-4, "F did not train");
+}
+
 fn ck_final(run: &Path) -> Checkpoint {
     Checkpoint::read(&run.join("checkpoint.bin")).unwrap()
 }
