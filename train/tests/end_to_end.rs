@@ -175,6 +175,17 @@ fn train_resume_export_and_run_in_the_runtime() {
     assert_same_params(&params, &final_params(&killed), "kill -9 + resume");
     assert_eq!(train_steps_logged(&killed), (1..=STEPS).collect::<Vec<_>>());
 
+    // Eval writes per-image scores and, on request, the images.
+    let shots = fx.root.join("shots");
+    ptgrm_train::eval::eval(&straight, true, Some(&shots)).unwrap();
+    let ev: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(straight.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(ev["images"].as_array().unwrap().len(), 1);
+    assert!(ev["mean"]["psnr_refined"].as_f64().unwrap() > ev["mean"]["psnr_input"].as_f64().unwrap());
+    for kind in ["input", "base", "refined", "clean"] {
+        let img = image::open(shots.join(format!("c-{kind}.png"))).unwrap();
+        assert_eq!((img.width(), img.height()), (44, 36));
+    }
+
     // Export and check the manifest's provenance.
     let bundle = fx.root.join("bundle");
     let m = ptgrm_train::export::export(&straight, &bundle).unwrap();
