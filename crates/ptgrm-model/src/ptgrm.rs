@@ -69,6 +69,11 @@ pub struct RefinerConfig {
     pub spatial_attention: bool,
     pub position_embedding: bool,
     pub head: Head,
+    /// Constant added to the mask logit of Eq. 1. 0 starts training from I_m = 0.5 (halfway
+    /// between input and F's output, worse than F); a positive value such as 4 starts R near
+    /// Ī = Î, so R refines F's output from the first step instead of first undoing its own
+    /// mask. Part of the graph, so exports of older runs (0) keep their function.
+    pub mask_logit_offset: f32,
 }
 
 impl Default for RefinerConfig {
@@ -93,6 +98,7 @@ impl Default for RefinerConfig {
             spatial_attention: true,
             position_embedding: true,
             head: Head::MaskResidual,
+            mask_logit_offset: 0.0,
         }
     }
 }
@@ -185,7 +191,10 @@ pub fn refiner_forward<O: Ops>(o: &mut O, cfg: &RefinerConfig, restored: &O::T, 
     let head = o.upsample_bilinear(&head, cfg.head_channels(), s);
     match cfg.head {
         Head::MaskResidual => {
-            let logit = o.slice_channels(&head, 0, 1);
+            let mut logit = o.slice_channels(&head, 0, 1);
+            if cfg.mask_logit_offset != 0.0 {
+                logit = o.add_scalar(&logit, cfg.mask_logit_offset);
+            }
             let mask = o.sigmoid(&logit);
             let resid = o.slice_channels(&head, 1, 4);
             let diff = o.sub(restored, degraded);

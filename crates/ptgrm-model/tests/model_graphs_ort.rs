@@ -67,7 +67,12 @@ fn check_base(cfg: &BaseConfig) {
 
 #[test]
 fn refiner_graph_matches_reference_at_padded_odd_sizes() {
-    let cfg = small_refiner();
+    check_refiner(&small_refiner());
+    check_refiner(&RefinerConfig { mask_logit_offset: 4.0, ..small_refiner() });
+}
+
+fn check_refiner(cfg: &RefinerConfig) {
+    let cfg = cfg.clone();
     let g = refiner_graph(&cfg, ParamSource::Seeded(2)).unwrap();
     assert_eq!(g.inputs, vec![io::RESTORED, io::DEGRADED, io::PRIOR]);
     assert_eq!(g.outputs, vec![io::REFINED]);
