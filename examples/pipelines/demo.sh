@@ -31,7 +31,7 @@ else
 fi
 case "$OUT" in
   *.png) SINK="videoconvert ! pngenc snapshot=true ! filesink location=$OUT" ;;
-  *.mp4) SINK="videoconvert ! x264enc speed-preset=faster ! video/x-h264,profile=high ! h264parse ! mp4mux ! filesink location=$OUT" ;;
+  *.mp4) SINK="videoconvert ! x264enc speed-preset=faster ! video/x-h264,profile=high ! mp4mux ! filesink location=$OUT" ;;
   *) echo "demo: OUTPUT must end in .mp4 or .png" >&2; exit 2 ;;
 esac
 

@@ -10,4 +10,4 @@ exec gst-launch-1.0 -e \
   filesrc location="$IN" ! decodebin name=dec \
   dec. ! queue ! videoconvert ! video/x-raw,format=I420 \
   ! ptgrestore $(ptgrestore_props) \
-  ! x264enc speed-preset=faster ! video/x-h264,profile=high ! h264parse ! mp4mux ! filesink location="$OUT"
+  ! x264enc speed-preset=faster ! video/x-h264,profile=high ! mp4mux ! filesink location="$OUT"

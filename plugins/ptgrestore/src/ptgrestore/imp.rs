@@ -58,6 +58,14 @@ fn path_value(value: &glib::Value) -> Option<PathBuf> {
     value.get::<Option<String>>().expect("type checked upstream").filter(|s| !s.is_empty()).map(PathBuf::from)
 }
 
+/// Whether the ONNX Runtime the engine will load has the TensorRT provider compiled in. Loading
+/// it here (with the element's explicit path, if any) is what Engine::load would do first anyway;
+/// a failure is left for Engine::load to report.
+fn tensorrt_compiled_in(options: &ptgrm::EngineOptions) -> bool {
+    ptgrm::ortlib::runtime(options.ort_library.as_deref()).is_ok()
+        && ptgrm::ortlib::available_providers().is_ok_and(|p| p.iter().any(|name| name.starts_with("Tensorrt")))
+}
+
 /// Maps an engine load failure to an element error naming the cause.
 fn load_error(model: &Path, provider: ProviderChoice, e: &ptgrm::Error) -> gst::ErrorMessage {
     let provider = ptgrm::ProviderRequest::from(provider).name();
@@ -344,10 +352,13 @@ impl BaseTransformImpl for PtgRestore {
         let options =
             settings.engine_options().map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ("{e}")))?;
         gst::info!(CAT, imp = self, "loading {} with provider {:?}", model.display(), settings.provider);
-        if matches!(settings.provider, ProviderChoice::Auto | ProviderChoice::TensorRt) {
-            // A first TensorRT engine build blocks this state change for a long time; say why.
-            let cache = path_string(&settings.engine_cache_dir).unwrap_or_else(|| "none".into());
-            gst::info!(CAT, imp = self, "creating sessions; a TensorRT engine build can take minutes (engine cache: {cache})");
+        if matches!(settings.provider, ProviderChoice::Auto | ProviderChoice::TensorRt) && tensorrt_compiled_in(&options) {
+            // A first TensorRT engine build blocks this state change for minutes; say why on the bus.
+            let cache = path_string(&settings.engine_cache_dir)
+                .map_or_else(|| "no engine-cache-dir: rebuilt at every start".into(), |d| format!("cached in {d}"));
+            let text = format!("Preparing TensorRT engines; a first build can take minutes ({cache})");
+            // gst-launch prints only the debug part of INFO messages: give the text there too.
+            gst::element_imp_info!(self, gst::LibraryError::Init, ("{text}"), ["{text}"]);
         }
         let started = Instant::now();
         let engine = Engine::load(&model, &options).map_err(|e| {
@@ -360,7 +371,8 @@ impl BaseTransformImpl for PtgRestore {
         if settings.provider == ProviderChoice::Auto && !skipped.is_empty() {
             gst::element_imp_warning!(self, gst::LibraryError::Init, ("Provider auto fell back to {active}: {skipped}"));
         }
-        gst::element_imp_info!(self, gst::LibraryError::Init, ("Model {:?} running on {active}", engine.manifest().name));
+        let text = format!("Model {:?} running on {active}", engine.manifest().name);
+        gst::element_imp_info!(self, gst::LibraryError::Init, ("{text}"), ["{text}"]);
         *lock(&self.state) = Some(State { engine, layout: None, applied: settings.live });
         *lock(&self.latency) = LatencyMeter::default();
         self.prior_stale.store(false, Ordering::Release);
