@@ -95,13 +95,7 @@ fn auto_falls_back_with_a_warning_naming_the_skipped_providers() {
     let p = pipeline_with("provider=auto");
     try_start(&p).unwrap();
     let active: String = by_name::<gst::Element>(&p, "f").property::<Option<String>>("active-provider").unwrap();
-    let bus = p.bus().unwrap();
-    let mut warnings = Vec::new();
-    while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Warning]) {
-        if let gst::MessageView::Warning(w) = msg.view() {
-            warnings.push(w.error().message().to_string());
-        }
-    }
+    let warnings = bus_texts(&p, gst::MessageType::Warning);
     p.set_state(gst::State::Null).unwrap();
     if active == "tensorrt" {
         assert!(warnings.is_empty(), "{warnings:?}");

@@ -22,13 +22,7 @@ fn tensorrt_engine_build_is_announced_on_the_bus() {
     ));
     try_start(&p).unwrap();
     let active: Option<String> = by_name::<gst::Element>(&p, "f").property("active-provider");
-    let bus = p.bus().unwrap();
-    let mut infos = Vec::new();
-    while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Info]) {
-        if let gst::MessageView::Info(i) = msg.view() {
-            infos.push(i.error().message().to_string());
-        }
-    }
+    let infos = bus_texts(&p, gst::MessageType::Info);
     p.set_state(gst::State::Null).unwrap();
     let first = infos.first().unwrap_or_else(|| panic!("no INFO messages"));
     assert!(first.contains("Preparing TensorRT engines"), "{infos:?}");

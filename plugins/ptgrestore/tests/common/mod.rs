@@ -76,6 +76,20 @@ pub fn bus_error(pipeline: &gst::Pipeline) -> Option<String> {
     None
 }
 
+/// Texts of the WARNING or INFO messages waiting on the bus (does not wait).
+pub fn bus_texts(pipeline: &gst::Pipeline, kind: gst::MessageType) -> Vec<String> {
+    let bus = pipeline.bus().unwrap();
+    let mut texts = Vec::new();
+    while let Some(msg) = bus.pop_filtered(&[kind]) {
+        match msg.view() {
+            gst::MessageView::Warning(w) => texts.push(w.error().message().to_string()),
+            gst::MessageView::Info(i) => texts.push(i.error().message().to_string()),
+            _ => {}
+        }
+    }
+    texts
+}
+
 pub fn assert_no_error(pipeline: &gst::Pipeline) {
     if let Some(e) = bus_error(pipeline) {
         panic!("pipeline error: {e}");
