@@ -8,6 +8,7 @@ mod capi_support;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 use capi_support::{bundle_dir, picture, scratch_dir};
 
@@ -15,16 +16,34 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// target/<profile>: the test binary lives in target/<profile>/deps.
+/// target/<profile>, holding a libptgrm.so built from the current sources.
+///
+/// `cargo test` compiles the library only as an rlib for the tests, so the cdylib the C programs
+/// link against would be whatever an earlier `cargo build` left: build it here (once per process;
+/// a no-op when it is fresh) with the profile and target dir this test binary came from.
 fn lib_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-    assert!(
-        dir.join("libptgrm.so").is_file(),
-        "{} has no libptgrm.so: build the cdylib first (cargo build -p ptgrm --lib)",
-        dir.display()
-    );
-    dir
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        // The test binary lives in <target dir>/<profile dir>/deps.
+        let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+        let profile = dir.file_name().unwrap().to_str().unwrap().to_owned();
+        let mut cargo = Command::new(option_env!("CARGO").unwrap_or("cargo"));
+        cargo.args(["build", "-p", "ptgrm", "--lib", "--target-dir"]).arg(dir.parent().unwrap());
+        match profile.as_str() {
+            "debug" => {}
+            "release" => {
+                cargo.arg("--release");
+            }
+            other => {
+                cargo.args(["--profile", other]);
+            }
+        }
+        ok(cargo.current_dir(root()));
+        assert!(dir.join("libptgrm.so").is_file(), "cargo build left no {}/libptgrm.so", dir.display());
+        dir
+    })
+    .clone()
 }
 
 fn run(cmd: &mut Command) -> Output {
