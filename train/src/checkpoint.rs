@@ -87,14 +87,16 @@ impl Checkpoint {
             return Err(bad("wrong magic"));
         }
         let hlen = u64::from_le_bytes(bytes[8..16].try_into().unwrap()) as usize;
-        let body = bytes.get(16..16 + hlen).ok_or_else(|| bad("truncated header"))?;
+        let end = 16usize.checked_add(hlen).ok_or_else(|| bad("header length"))?;
+        let body = bytes.get(16..end).ok_or_else(|| bad("truncated header"))?;
         let header: Header = serde_json::from_slice(body).map_err(|e| bad(&e.to_string()))?;
         let mut off = 16 + hlen;
         let mut groups: BTreeMap<String, ParamMap> = BTreeMap::new();
         for e in header.entries {
-            let n: usize = e.shape.iter().product();
-            let raw = bytes.get(off..off + 4 * n).ok_or_else(|| bad("truncated data"))?;
-            off += 4 * n;
+            let n = e.shape.iter().try_fold(4usize, |a, &d| a.checked_mul(d)).ok_or_else(|| bad("tensor size"))?;
+            let stop = off.checked_add(n).ok_or_else(|| bad("tensor size"))?;
+            let raw = bytes.get(off..stop).ok_or_else(|| bad("truncated data"))?;
+            off = stop;
             let data = raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
             groups.entry(e.group).or_default().insert(e.name, ParamValue { shape: e.shape, data });
         }

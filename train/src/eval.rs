@@ -8,13 +8,14 @@ use crate::run::RunDir;
 use anyhow::{Context, Result};
 use std::path::Path;
 
-pub fn eval(run_dir: &Path, full: bool, save_images: Option<&Path>) -> Result<()> {
+/// `crop`: validation centre-crop side overriding the recipe's (`full` = whole images).
+pub fn eval(run_dir: &Path, full: bool, crop: Option<usize>, save_images: Option<&Path>) -> Result<()> {
     let run = RunDir::open(run_dir)?;
     let ck = Checkpoint::read(&run.checkpoint()).context("the run has no checkpoint yet")?;
     let mut store = param_store_from_checkpoint(&ck, false, run.recipe.seed)?;
-    let val = prepared_validation(&run, full.then_some(0))?;
+    let val = prepared_validation(&run, if full { Some(0) } else { crop })?;
     let (per, mean, outputs) = score_all(&mut store, &run.model, &val, save_images.is_some())?;
-    println!("{} at step {} ({} validation images{})", run.recipe.name, ck.state.step, val.len(), if full { ", whole" } else { ", centre crops" });
+    println!("{} at step {} ({} validation images{})", run.recipe.name, ck.state.step, val.len(), if full { ", whole".to_string() } else { format!(", {}-pixel centre crops", crop.unwrap_or(run.recipe.data.val_crop)) });
     println!("{:<28} {:>8} {:>8} {:>8}   {:>7} {:>7} {:>7}", "image", "PSNR in", "base", "refined", "SSIM in", "base", "refined");
     let row = |name: &str, s: &crate::evaluate::Scores| {
         println!(

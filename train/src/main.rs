@@ -43,6 +43,9 @@ enum Cmd {
         /// Whole validation images instead of the recipe's centre crops.
         #[arg(long)]
         full: bool,
+        /// Centre-crop side instead of the recipe's `val_crop`.
+        #[arg(long, conflicts_with = "full")]
+        crop: Option<usize>,
         /// Also write input/base/refined/clean PNGs here.
         #[arg(long)]
         save_images: Option<PathBuf>,
@@ -76,7 +79,7 @@ fn main() -> ExitCode {
             let n: u64 = m.graphs.iter().map(|(_, g)| g.parameters).sum();
             println!("wrote bundle {} ({} {}, {} trained parameters, step {})", out.display(), m.name, m.task, n, m.provenance.steps);
         }),
-        Cmd::Eval { run, full, save_images } => ptgrm_train::eval::eval(&run, full, save_images.as_deref()),
+        Cmd::Eval { run, full, crop, save_images } => ptgrm_train::eval::eval(&run, full, crop, save_images.as_deref()),
         Cmd::Bench { recipe, steps, batch, crop } => ptgrm_train::bench::bench(&recipe, steps, batch, crop),
     };
     match result {
