@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Regenerates docs/results.md from `ptgrm eval` and `ptgrm bench` runs of the shipped bundles on
+# the validation photos (sporco's five, never used for training).
+#   scripts/results.sh            (after scripts/setup.sh, fetch-data.sh and the training runs)
+# Degraded validation images come from `train eval --save-images` of the run named in
+# VAL_RUN_<task> (deterministic, seeded by the recipe), so every model of a task sees the same
+# inputs. Models without a matching run are skipped with a note.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=out/results
+mkdir -p "$OUT"
+cargo build -q --release -p ptgrm --bins
+CARGO_TARGET_DIR=${TRAIN_TARGET_DIR:-target} cargo build -q --release -p ptgrm-train
+TRAIN=${TRAIN_TARGET_DIR:-target}/release/train
+PTGRM=target/release/ptgrm
+
+# task -> run whose validation degradation defines the task's test inputs
+declare -A VAL_RUN=([lowlight]=runs/lowlight-live [denoise-s15]=runs/denoise-s15 [denoise-s25]=runs/denoise-s25 [denoise-s50]=runs/denoise-s50)
+
+make_val() {
+  local task=$1 run=${VAL_RUN[$1]:-}
+  local dir="$OUT/val-$task"
+  [ -n "$run" ] && [ -f "$run/checkpoint.bin" ] || return 1
+  if [ ! -d "$dir/degraded" ]; then
+    rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+    "$TRAIN" eval --run "$run" --full --save-images "$dir.tmp" >/dev/null
+    mkdir -p "$dir/clean" "$dir/degraded"
+    for f in "$dir.tmp"/*-clean.png; do
+      stem=$(basename "$f" -clean.png)
+      cp "$f" "$dir/clean/$stem.png"
+      cp "$dir.tmp/$stem-input.png" "$dir/degraded/$stem.png"
+    done
+    rm -rf "$dir.tmp"
+  fi
+}
+
+: > "$OUT/models.txt"
+for m in models/*/; do
+  m=${m%/}; name=$(basename "$m")
+  [ -f "$m/manifest.json" ] || continue
+  task=$(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["task"])' "$m/manifest.json")
+  [ "$task" = lowlight ] || task=$name
+  if ! make_val "$task"; then echo "results: no validation run for $name ($task), skipped" >&2; continue; fi
+  "$PTGRM" eval --model "$m" --clean "$OUT/val-$task/clean" --degraded "$OUT/val-$task/degraded" --provider cpu --json > "$OUT/$name.eval.json"
+  for size in 640x360 1280x720; do
+    "$PTGRM" bench --model "$m" --size "$size" --frames "${BENCH_FRAMES:-30}" --prior-interval "${PRIOR_INTERVAL:-15}" --provider cpu --json > "$OUT/$name.bench-$size.json"
+  done
+  echo "$name $task" >> "$OUT/models.txt"
+done
+python3 scripts/results.py "$OUT" > docs/results.md
+echo "results: wrote docs/results.md"
