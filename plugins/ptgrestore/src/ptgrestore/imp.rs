@@ -446,10 +446,9 @@ impl VideoFilterImpl for PtgRestore {
         let layout = video::layout(in_info)
             .ok_or_else(|| gst::loggable_error!(CAT, "unsupported format {}", in_info.format()))?;
         let (color, exact) = video::yuv_color(in_info);
-        if layout.format.planes() > 1 || layout.format == ptgrm::PixelFormat::Yuy2 {
-            if !exact {
-                gst::warning!(CAT, imp = self, "colorimetry {} is approximated as {color:?}", in_info.colorimetry());
-            }
+        let yuv = layout.format.planes() > 1 || layout.format == ptgrm::PixelFormat::Yuy2;
+        if yuv && !exact {
+            gst::warning!(CAT, imp = self, "colorimetry {} is approximated as {color:?}", in_info.colorimetry());
         }
         gst::info!(CAT, imp = self, "negotiated {}x{} {} {:?}", layout.width, layout.height, layout.format.name(), layout.color);
         let mut state = lock(&self.state);
