@@ -202,9 +202,15 @@ pub struct FrameMut<'a> {
 impl<'a> FrameRef<'a> {
     /// Validates sizes and strides against the plane slices.
     pub fn new(layout: FrameLayout, planes: &[&'a [u8]]) -> Result<Self> {
-        layout.check(&planes.iter().map(|p| p.len()).collect::<Vec<_>>())?;
+        // Fixed-size arrays: wrapping a frame must not allocate (it happens once per frame).
+        let n = planes.len().min(3);
         let mut ps: [&[u8]; 3] = [&[]; 3];
-        ps[..planes.len().min(3)].copy_from_slice(&planes[..planes.len().min(3)]);
+        ps[..n].copy_from_slice(&planes[..n]);
+        let mut lens = [0usize; 3];
+        for (l, p) in lens.iter_mut().zip(&ps) {
+            *l = p.len();
+        }
+        layout.check(&lens[..n])?;
         Ok(FrameRef { layout, planes: ps })
     }
 
@@ -225,7 +231,11 @@ impl<'a> FrameRef<'a> {
 
 impl<'a> FrameMut<'a> {
     pub fn new(layout: FrameLayout, planes: Vec<&'a mut [u8]>) -> Result<Self> {
-        layout.check(&planes.iter().map(|p| p.len()).collect::<Vec<_>>())?;
+        let mut lens = [0usize; 3];
+        for (l, p) in lens.iter_mut().zip(&planes) {
+            *l = p.len();
+        }
+        layout.check(&lens[..planes.len().min(3)])?;
         let mut it = planes.into_iter();
         let ps = [it.next().unwrap_or_default(), it.next().unwrap_or_default(), it.next().unwrap_or_default()];
         Ok(FrameMut { layout, planes: ps })
