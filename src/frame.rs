@@ -230,14 +230,19 @@ impl<'a> FrameRef<'a> {
 }
 
 impl<'a> FrameMut<'a> {
-    pub fn new(layout: FrameLayout, planes: Vec<&'a mut [u8]>) -> Result<Self> {
+    /// `planes`: a Vec or, allocation-free, an array of plane slices.
+    pub fn new(layout: FrameLayout, planes: impl IntoIterator<Item = &'a mut [u8]>) -> Result<Self> {
+        let mut ps: [&'a mut [u8]; 3] = [&mut [], &mut [], &mut []];
+        let mut n = 0;
+        for p in planes.into_iter().take(3) {
+            ps[n] = p;
+            n += 1;
+        }
         let mut lens = [0usize; 3];
-        for (l, p) in lens.iter_mut().zip(&planes) {
+        for (l, p) in lens.iter_mut().zip(&ps) {
             *l = p.len();
         }
-        layout.check(&lens[..planes.len().min(3)])?;
-        let mut it = planes.into_iter();
-        let ps = [it.next().unwrap_or_default(), it.next().unwrap_or_default(), it.next().unwrap_or_default()];
+        layout.check(&lens[..n])?;
         Ok(FrameMut { layout, planes: ps })
     }
 

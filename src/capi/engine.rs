@@ -175,8 +175,7 @@ unsafe fn process(
             };
             let frame = FrameRef::new(src.layout, &planes)?;
             let mut_frame = |s: &Spans| {
-                let planes = s.planes.iter().map(|&(p, len)| std::slice::from_raw_parts_mut(p, len)).collect();
-                FrameMut::new(s.layout, planes)
+                FrameMut::new(s.layout, s.planes.iter().map(|&(p, len)| std::slice::from_raw_parts_mut(p, len)))
             };
             let mut refined = out_a.as_ref().map(mut_frame).transpose()?;
             let mut base = out_b.as_ref().map(mut_frame).transpose()?;

@@ -487,7 +487,7 @@ impl VideoFilterImpl for PtgRestore {
         let [p0, p1, p2, _] = outframe.planes_data_mut();
         let started = Instant::now();
         let result = FrameRef::new(in_layout, &in_planes[..3])
-            .and_then(|input| Ok((input, FrameMut::new(out_layout, vec![p0, p1, p2])?)))
+            .and_then(|input| Ok((input, FrameMut::new(out_layout, [p0, p1, p2])?)))
             .and_then(|(input, mut output)| state.engine.process(&input, &mut output));
         drop(guard);
         if let Err(e) = result {
