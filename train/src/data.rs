@@ -39,6 +39,12 @@ pub struct DataConfig {
     /// Validation images are centre-cropped to this side (0 = whole image).
     #[serde(default = "default_val_crop")]
     pub val_crop: usize,
+    /// Pixels of degraded surroundings on each side of a training crop that a frozen external F
+    /// sees; its output is cropped back. Without them F's output on a small crop carries border
+    /// effects (zero padding inside its receptive field) that whole frames never show, and R
+    /// learns to repair those instead of F's real errors. 0 = F sees the crop alone.
+    #[serde(default)]
+    pub base_context: usize,
 }
 
 fn default_max_side() -> usize {
@@ -135,6 +141,10 @@ pub struct Batch {
     pub degraded: Vec<f32>,
     pub clean: Vec<f32>,
     pub prior_inputs: Vec<PriorInput>,
+    /// With `base_context` k > 0: the degraded crops with k pixels of surroundings on each side
+    /// (`[n, 3, side + 2k, side + 2k]`), for the external F. Empty otherwise.
+    pub context_degraded: Vec<f32>,
+    pub context: usize,
 }
 
 pub enum PriorInput {
@@ -149,6 +159,7 @@ pub struct TrainSet {
     pub chain: Vec<Degradation>,
     pub crop: usize,
     pub prior_view: usize,
+    pub context: usize,
     pub seed: u64,
 }
 
@@ -157,16 +168,21 @@ impl TrainSet {
         if cfg.crop < 8 {
             bail!("data.crop {} is too small (at least 8)", cfg.crop);
         }
+        let context = cfg.base_context;
+        let min_side = cfg.crop + 2 * context;
+        if context > 0 && cfg.prior_view < min_side {
+            bail!("data.prior_view {} must be at least crop + 2 * base_context = {min_side}", cfg.prior_view);
+        }
         let mut examples = Vec::new();
-        load_clean(&cfg.train, cfg.max_side, cfg.crop, &mut examples)?;
+        load_clean(&cfg.train, cfg.max_side, min_side, &mut examples)?;
         if !cfg.train.is_empty() && chain.is_empty() {
             bail!("clean training folders need at least one [[degradation]] to synthesize inputs");
         }
-        load_pairs(&cfg.train_pairs, cfg.max_side, cfg.crop, &mut examples)?;
+        load_pairs(&cfg.train_pairs, cfg.max_side, min_side, &mut examples)?;
         if examples.is_empty() {
             bail!("no usable training images in {:?} / {:?}", cfg.train, cfg.train_pairs);
         }
-        Ok(TrainSet { examples, chain: chain.to_vec(), crop: cfg.crop, prior_view: cfg.prior_view.max(cfg.crop), seed })
+        Ok(TrainSet { examples, chain: chain.to_vec(), crop: cfg.crop, prior_view: cfg.prior_view.max(cfg.crop), context, seed })
     }
 
     pub fn describe(&self) -> String {
@@ -191,32 +207,39 @@ impl TrainSet {
             degraded: vec![0.0; n * 3 * plane],
             clean: vec![0.0; n * 3 * plane],
             prior_inputs: Vec::with_capacity(n),
+            context_degraded: Vec::new(),
+            context: self.context,
         };
         for i in 0..n {
             let mut rng = Rng::derived(self.seed, step.wrapping_mul(4096).wrapping_add(i as u64));
-            let (deg, clean, prior) = self.draw(&mut rng);
+            let (deg, clean, prior, context) = self.draw(&mut rng);
             b.degraded[i * 3 * plane..(i + 1) * 3 * plane].copy_from_slice(&deg.data);
             b.clean[i * 3 * plane..(i + 1) * 3 * plane].copy_from_slice(&clean.data);
             b.prior_inputs.push(prior);
+            b.context_degraded.extend(context.map(|c| c.data).unwrap_or_default());
         }
         b
     }
 
-    fn draw(&self, rng: &mut Rng) -> (Image, Image, PriorInput) {
+    /// The crop (and, with context k, the window k pixels wider on each side: the same
+    /// flip and turn keep the crop at its centre), its clean target and the prior's input.
+    fn draw(&self, rng: &mut Rng) -> (Image, Image, PriorInput, Option<Image>) {
         let idx = rng.below(self.examples.len());
         let ex = &self.examples[idx];
         let (w, h) = (ex.clean.width, ex.clean.height);
-        let c = self.crop;
+        let (c, k) = (self.crop, self.context);
         let flip = rng.coin();
         let turns = rng.below(4);
         let aug = |img: Image| {
             let img = if flip { img.flip_horizontal() } else { img };
             img.rot90(turns)
         };
+        let with_context = |deg: &Image, x: usize, y: usize| (k > 0).then(|| aug(deg.crop(x - k, y - k, c + 2 * k, c + 2 * k)));
         match &ex.degraded {
             Some(d) => {
-                let (x, y) = (rng.below(w - c + 1), rng.below(h - c + 1));
-                (aug(d.region(x, y, c, c)), aug(ex.clean.region(x, y, c, c)), PriorInput::WholeExample(idx))
+                let (x, y) = (k + rng.below(w - c - 2 * k + 1), k + rng.below(h - c - 2 * k + 1));
+                let context = (k > 0).then(|| aug(d.region(x - k, y - k, c + 2 * k, c + 2 * k)));
+                (aug(d.region(x, y, c, c)), aug(ex.clean.region(x, y, c, c)), PriorInput::WholeExample(idx), context)
             }
             None => {
                 // Degrade a view around the crop, take the crop away from the view's border
@@ -225,12 +248,13 @@ impl TrainSet {
                 let (vx, vy) = (rng.below(w - vw + 1), rng.below(h - vh + 1));
                 let clean_view = ex.clean.region(vx, vy, vw, vh);
                 let deg_view = apply_all(&self.chain, &clean_view, rng);
-                let margin = self.chain.iter().map(|d| d.margin()).max().unwrap_or(0);
+                let margin = self.chain.iter().map(|d| d.margin()).max().unwrap_or(0).max(k);
                 let pick = |r: &mut Rng, v: usize| {
-                    if v >= c + 2 * margin { margin + r.below(v - c - 2 * margin + 1) } else { r.below(v - c + 1) }
+                    if v >= c + 2 * margin { margin + r.below(v - c - 2 * margin + 1) } else { k + r.below(v - c - 2 * k + 1) }
                 };
                 let (cx, cy) = (pick(rng, vw), pick(rng, vh));
-                (aug(deg_view.crop(cx, cy, c, c)), aug(clean_view.crop(cx, cy, c, c)), PriorInput::View(aug(deg_view)))
+                let context = with_context(&deg_view, cx, cy);
+                (aug(deg_view.crop(cx, cy, c, c)), aug(clean_view.crop(cx, cy, c, c)), PriorInput::View(aug(deg_view)), context)
             }
         }
     }
@@ -292,7 +316,41 @@ mod tests {
             crop: 16,
             prior_view: 40,
             val_crop: 0,
+            base_context: 0,
         }
+    }
+
+    /// The window around each crop: its centre is the crop itself after the flips and turns,
+    /// for synthetic and paired data; too-small photos are skipped, too-small views refused.
+    #[test]
+    fn base_context_windows_are_centred_on_their_crops() {
+        let dir = tempfile::tempdir().unwrap();
+        write_png(&dir.path().join("a.png"), 50, 44, 3);
+        write_png(&dir.path().join("small.png"), 30, 30, 5); // < 16 + 2 * 8 = 32
+        let chain = vec![Degradation::GaussianNoise(GaussianNoise { sigma: [25.0, 25.0], clip: true })];
+        let mut cfg = config(dir.path());
+        cfg.base_context = 8;
+        let set = TrainSet::load(&cfg, &chain, 3).unwrap();
+        assert_eq!(set.examples.len(), 1);
+        let (k, c, cs) = (8, 16, 32);
+        for step in 0..6 {
+            let b = set.batch(step, 2);
+            assert_eq!(b.context_degraded.len(), 2 * 3 * cs * cs);
+            for i in 0..2 {
+                for ch in 0..3 {
+                    for y in 0..c {
+                        for x in 0..c {
+                            let crop = b.degraded[((i * 3 + ch) * c + y) * c + x];
+                            let ctx = b.context_degraded[((i * 3 + ch) * cs + y + k) * cs + x + k];
+                            assert_eq!(crop, ctx, "step {step} sample {i} ({ch},{y},{x})");
+                        }
+                    }
+                }
+            }
+        }
+        cfg.prior_view = 24;
+        let err = TrainSet::load(&cfg, &chain, 3).err().expect("a view narrower than crop + context is refused");
+        assert!(err.to_string().contains("prior_view"), "{err}");
     }
 
     #[test]

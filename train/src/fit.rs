@@ -54,6 +54,22 @@ pub fn open_external_base(run: &RunDir) -> Result<Option<OnnxGraph>> {
     }
 }
 
+/// The centred `side` x `side` window of each of `planes` square planes of side `from`.
+fn centre_crops(data: &[f32], planes: usize, from: usize, side: usize) -> Vec<f32> {
+    if from == side {
+        return data.to_vec();
+    }
+    let k = (from - side) / 2;
+    let mut out = Vec::with_capacity(planes * side * side);
+    for p in 0..planes {
+        for y in 0..side {
+            let row = (p * from + y + k) * from + k;
+            out.extend_from_slice(&data[row..row + side]);
+        }
+    }
+    out
+}
+
 /// Validation images with priors (and external F outputs) computed once.
 pub fn prepared_validation(run: &RunDir, val_crop: Option<usize>) -> Result<Vec<PreparedVal>> {
     let mut data = run.recipe.data.clone();
@@ -206,11 +222,16 @@ pub fn fit(opts: &FitOptions) -> Result<()> {
                     }
                     let external_base = match ext.as_mut() {
                         Some(f) => {
-                            let (shape, out) = f.run([n, 3, batch.side, batch.side], &batch.degraded)?;
-                            if shape != [n, 3, batch.side, batch.side] {
-                                bail!("external base {} returned shape {shape:?} for a batch of {n}x3x{s}x{s}", f.path, s = batch.side);
+                            let (input, side) = if batch.context > 0 {
+                                (&batch.context_degraded, batch.side + 2 * batch.context)
+                            } else {
+                                (&batch.degraded, batch.side)
+                            };
+                            let (shape, out) = f.run([n, 3, side, side], input)?;
+                            if shape != [n, 3, side, side] {
+                                bail!("external base {} returned shape {shape:?} for a batch of {n}x3x{side}x{side}", f.path);
                             }
-                            Some(out)
+                            Some(centre_crops(&out, n * 3, side, batch.side))
                         }
                         None => None,
                     };

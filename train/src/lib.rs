@@ -17,3 +17,4 @@ pub mod metrics_log;
 pub mod export;
 pub mod eval;
 pub mod bench;
+pub mod grid;

@@ -63,6 +63,30 @@ enum Cmd {
         #[arg(long)]
         crop: Option<usize>,
     },
+    /// Lay the same window of several images out as a grid PNG (before/after figures).
+    Grid {
+        /// Output PNG.
+        #[arg(long)]
+        out: PathBuf,
+        /// One row: comma-separated image files, left to right (repeat for more rows).
+        #[arg(long = "row", required = true)]
+        rows: Vec<String>,
+        /// Side of the square window cut from every image.
+        #[arg(long, default_value_t = 192)]
+        crop: usize,
+        /// Window centre as fractions of width and height, "FX,FY".
+        #[arg(long, default_value = "0.5,0.5")]
+        centre: String,
+    },
+}
+
+fn grid(out: &std::path::Path, rows: &[String], crop: usize, centre: &str) -> anyhow::Result<()> {
+    let centre = match centre.split_once(',').map(|(x, y)| (x.trim().parse::<f64>(), y.trim().parse::<f64>())) {
+        Some((Ok(x), Ok(y))) if (0.0..=1.0).contains(&x) && (0.0..=1.0).contains(&y) => (x, y),
+        _ => anyhow::bail!("--centre {centre:?}: expected two fractions in [0, 1] such as 0.5,0.5"),
+    };
+    let rows: Vec<Vec<PathBuf>> = rows.iter().map(|r| r.split(',').map(PathBuf::from).collect()).collect();
+    ptgrm_train::grid::grid(&ptgrm_train::grid::GridOptions { rows: &rows, crop, centre, out })
 }
 
 fn main() -> ExitCode {
@@ -81,6 +105,7 @@ fn main() -> ExitCode {
         }),
         Cmd::Eval { run, full, crop, save_images } => ptgrm_train::eval::eval(&run, full, crop, save_images.as_deref()),
         Cmd::Bench { recipe, steps, batch, crop } => ptgrm_train::bench::bench(&recipe, steps, batch, crop),
+        Cmd::Grid { out, rows, crop, centre } => grid(&out, &rows, crop, &centre),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -81,12 +81,21 @@ pub fn model_config(recipe: &Recipe) -> Result<ModelConfig> {
         bail!("[model.base] configures the built-in F, but base.kind is \"onnx\"");
     }
     let explicit_dim = table.get("refiner").and_then(|r| r.get("prior_dim")).and_then(|v| v.as_integer());
+    // `[model] ablation = "no-prior"` etc.: one of the issue-5 / Table 3 variants of R.
+    let ablation = match table.remove("ablation") {
+        None => None,
+        Some(toml::Value::String(s)) => Some(s),
+        Some(other) => bail!("model.ablation must be a string such as \"no-prior\", not {other}"),
+    };
     let mut cfg: ModelConfig = toml::Value::Table(table).try_into().context("[model] table")?;
     if let Some(d) = recipe.prior.dim {
         if explicit_dim.is_some_and(|e| e as usize != d) {
             bail!("model.refiner.prior_dim {} differs from prior.dim {d}", explicit_dim.unwrap());
         }
         cfg.refiner.prior_dim = d;
+    }
+    if let Some(name) = ablation {
+        cfg.refiner = cfg.refiner.ablation(&name).map_err(|e| anyhow!("model.ablation: {e}"))?;
     }
     cfg.validate().map_err(|e| anyhow!(e))?;
     Ok(cfg)
@@ -101,5 +110,34 @@ pub fn device() -> Device {
     #[cfg(not(feature = "cuda"))]
     {
         Device::flex()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recipe(model: &str) -> Recipe {
+        let text = format!(
+            "name = \"t\"\ntask = \"lowlight\"\nseed = 1\n{model}\n[base]\nkind = \"builtin\"\n[prior]\nkind = \"none\"\n\
+             [data]\ntrain = [\"x\"]\nval = [\"y\"]\n[[degradation]]\nkind = \"gaussian_noise\"\nsigma = [5, 5]\n\
+             [train]\nsteps = 10\nbatch = 1\nlr = 1e-4\nlr_min = 1e-6\nwarmup_steps = 1\nval_every = 5\n"
+        );
+        Recipe::parse(&text, "test").unwrap()
+    }
+
+    #[test]
+    fn model_ablation_key_selects_a_table_3_variant() {
+        let full = model_config(&recipe("")).unwrap();
+        assert!(full.refiner.sve && full.refiner.position_embedding);
+        let no_sve = model_config(&recipe("[model]\nablation = \"no-sve\"")).unwrap();
+        assert!(!no_sve.refiner.sve && no_sve.refiner.position_embedding);
+        // Applied on top of the recipe's own refiner keys.
+        let scaled = model_config(&recipe("[model]\nablation = \"no-pos\"\n[model.refiner]\nnf = 8")).unwrap();
+        assert!(!scaled.refiner.position_embedding && scaled.refiner.nf == 8);
+        let e = format!("{:#}", model_config(&recipe("[model]\nablation = \"no-such\"")).unwrap_err());
+        assert!(e.contains("model.ablation") && e.contains("no-prior"), "{e}");
+        let e = format!("{:#}", model_config(&recipe("[model]\nablation = 3")).unwrap_err());
+        assert!(e.contains("must be a string"), "{e}");
     }
 }

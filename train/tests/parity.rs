@@ -5,10 +5,10 @@
 mod common;
 
 use common::{max_abs_diff, random, run, session};
-use ptgrm_model::base::BaseConfig;
+use ptgrm_model::base::{BaseBlock, BaseConfig, BaseHead};
 use ptgrm_model::export::{merged_graph, refiner_graph, ModelConfig};
 use ptgrm_model::onnx_builder::ParamSource;
-use ptgrm_model::ptgrm::{RefinerConfig, ABLATIONS};
+use ptgrm_model::ptgrm::{Head, RefinerConfig, ABLATIONS};
 use ptgrm_train::burn_ops::{tensor_from, ParamStore};
 use ptgrm_train::imagebuf::Image;
 use ptgrm_train::model::{forward, pad_reflect};
@@ -42,22 +42,41 @@ fn burn_outputs(cfg: &ModelConfig, seed: u64, x: &[f32], g: &[f32], n: usize, h:
     (b.to_vec(), r.to_vec())
 }
 
-#[test]
-fn merged_model_matches_onnx_runtime_with_random_weights() {
-    let cfg = ModelConfig { base: Some(BaseConfig::default()), refiner: RefinerConfig::default() };
-    let seed = 11;
+fn assert_merged_parity(cfg: &ModelConfig, seed: u64) {
     let graph = merged_graph(cfg.base.as_ref().unwrap(), &cfg.refiner, ParamSource::Seeded(seed)).unwrap();
     let mut s = session(&graph.bytes);
     for (n, h0, w0) in SIZES {
         let (x, h, w) = image_batch(n, h0, w0, cfg.pad_multiple(), 100);
         let g = random(n * cfg.refiner.prior_dim, 7, -0.1, 0.1);
-        let (bb, br) = burn_outputs(&cfg, seed, &x, &g, n, h, w, None);
+        let (bb, br) = burn_outputs(cfg, seed, &x, &g, n, h, w, None);
         let out = run(&mut s, &[("image", vec![n, 3, h, w], &x), ("prior", vec![n, cfg.refiner.prior_dim], &g)], &["refined", "base"]);
         let (dr, db) = (max_abs_diff(&br, &out[0]), max_abs_diff(&bb, &out[1]));
         eprintln!("{n}x3x{h}x{w}: refined max diff {dr:.2e}, base {db:.2e}");
         assert!(dr <= TOL && db <= TOL, "{n}x3x{h}x{w}: refined {dr}, base {db}");
         // Outputs must depend on the input (not a constant graph).
         assert!(max_abs_diff(&br, &x) > 1e-3);
+    }
+}
+
+#[test]
+fn merged_model_matches_onnx_runtime_with_random_weights() {
+    assert_merged_parity(&ModelConfig { base: Some(BaseConfig::default()), refiner: RefinerConfig::default() }, 11);
+}
+
+/// The live design: F and R at 1/8 resolution with one fused upsampling (affine F head with
+/// Eq. 1, and the residual heads of both).
+#[test]
+fn fused_low_resolution_model_matches_onnx_runtime() {
+    for (base_head, refiner_head) in [(BaseHead::Affine, Head::MaskResidual), (BaseHead::Residual, Head::ResidualOnly)] {
+        let base = BaseConfig { block: BaseBlock::Res, head: base_head, internal_scale: 8, ..Default::default() };
+        let refiner = RefinerConfig {
+            internal_scale: 8,
+            fused_upsampling: true,
+            mask_logit_offset: 4.0,
+            head: refiner_head,
+            ..RefinerConfig::paper(32)
+        };
+        assert_merged_parity(&ModelConfig { base: Some(base), refiner }, 13);
     }
 }
 

@@ -39,7 +39,7 @@ pub struct BaseConfig {
     pub dw_expand: usize,
     /// Expansion of the NAF block's feed-forward (NAFNet: 2).
     pub ffn_expand: usize,
-    /// 1, 2 or 4: run the network at 1/s resolution, apply the correction at full resolution.
+    /// 1, 2, 4 or 8: run the network at 1/s resolution, apply the correction at full resolution.
     pub internal_scale: usize,
     /// How the network's output corrects the image.
     pub head: BaseHead,
@@ -79,6 +79,14 @@ impl BaseConfig {
         self.enc_blocks.len()
     }
 
+    /// Channels of the correction maps: a residual (3) or gain and offset (6).
+    pub fn head_channels(&self) -> usize {
+        match self.head {
+            BaseHead::Residual => 3,
+            BaseHead::Affine => 6,
+        }
+    }
+
     /// H and W given to F must be multiples of this.
     pub fn pad_multiple(&self) -> usize {
         (1 << self.levels()) * self.internal_scale
@@ -98,8 +106,8 @@ impl BaseConfig {
         if self.levels() > 5 {
             return bad(format!("{} levels is more than the 5 supported", self.levels()));
         }
-        if ![1, 2, 4].contains(&self.internal_scale) {
-            return bad(format!("internal_scale {} must be 1, 2 or 4", self.internal_scale));
+        if ![1, 2, 4, 8].contains(&self.internal_scale) {
+            return bad(format!("internal_scale {} must be 1, 2, 4 or 8", self.internal_scale));
         }
         Ok(())
     }
@@ -109,17 +117,23 @@ impl BaseConfig {
 pub fn base_forward<O: Ops>(o: &mut O, cfg: &BaseConfig, image: &O::T) -> O::T {
     let s = cfg.internal_scale;
     let x = if s > 1 { o.avg_pool(image, s) } else { image.clone() };
-    let out_channels = match cfg.head {
-        BaseHead::Residual => 3,
-        BaseHead::Affine => 6,
-    };
-    let y = unet(o, cfg, &x, out_channels);
-    let y = o.upsample_bilinear(&y, out_channels, s);
+    let y = base_head(o, cfg, &x);
+    let y = o.upsample_bilinear(&y, cfg.head_channels(), s);
+    apply_base_head(o, cfg, image, &y)
+}
+
+/// The network's correction (`head_channels` maps) for `x`, at `x`'s resolution.
+pub fn base_head<O: Ops>(o: &mut O, cfg: &BaseConfig, x: &O::T) -> O::T {
+    unet(o, cfg, x, cfg.head_channels())
+}
+
+/// F's output from the image and its correction maps at the image's resolution.
+pub fn apply_base_head<O: Ops>(o: &mut O, cfg: &BaseConfig, image: &O::T, head: &O::T) -> O::T {
     match cfg.head {
-        BaseHead::Residual => o.add(image, &y),
+        BaseHead::Residual => o.add(image, head),
         BaseHead::Affine => {
-            let gain = o.slice_channels(&y, 0, 3);
-            let offset = o.slice_channels(&y, 3, 6);
+            let gain = o.slice_channels(head, 0, 3);
+            let offset = o.slice_channels(head, 3, 6);
             let scaled = o.mul(image, &gain);
             let out = o.add(image, &scaled);
             o.add(&out, &offset)

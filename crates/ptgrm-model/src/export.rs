@@ -9,6 +9,7 @@ use crate::onnx_builder::{OnnxBuilder, ParamSource};
 use crate::onnx_proto::DimSpec::{self, Fixed, Named};
 use crate::ops::Ops;
 use crate::params::{count_prefix, ParamMap};
+use crate::joint::joint_forward;
 use crate::ptgrm::{refiner_forward, RefinerConfig};
 use prost::Message;
 use serde::{Deserialize, Serialize};
@@ -28,7 +29,11 @@ impl ModelConfig {
         if let Some(b) = &self.base {
             b.validate()?;
         }
-        self.refiner.validate()
+        self.refiner.validate()?;
+        match crate::joint::fused_upsampling_error(self.base.as_ref(), &self.refiner) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// H and W of every graph input must be multiples of this.
@@ -97,6 +102,9 @@ pub fn base_graph(cfg: &BaseConfig, params: ParamSource) -> Result<Graph, String
 /// R alone: (`restored`, `degraded`, `prior`) -> `refined`.
 pub fn refiner_graph(cfg: &RefinerConfig, params: ParamSource) -> Result<Graph, String> {
     cfg.validate()?;
+    if cfg.fused_upsampling {
+        return Err("a refiner with fused_upsampling exists only inside a merged graph (F and R together)".into());
+    }
     let mut b = OnnxBuilder::new(params);
     let restored = b.input(io::RESTORED, &IMAGE_DIMS);
     let degraded = b.input(io::DEGRADED, &IMAGE_DIMS);
@@ -111,13 +119,13 @@ pub fn refiner_graph(cfg: &RefinerConfig, params: ParamSource) -> Result<Graph, 
 pub fn merged_graph(base: &BaseConfig, refiner: &RefinerConfig, params: ParamSource) -> Result<Graph, String> {
     base.validate()?;
     refiner.validate()?;
+    if let Some(e) = crate::joint::fused_upsampling_error(Some(base), refiner) {
+        return Err(e);
+    }
     let mut b = OnnxBuilder::new(params);
     let image = b.input(io::IMAGE, &IMAGE_DIMS);
     let prior = b.input(io::PRIOR, &[N, Fixed(refiner.prior_dim)]);
-    b.set_scope("base");
-    let restored = base_forward(&mut b, base, &image);
-    b.set_scope("refiner");
-    let refined = refiner_forward(&mut b, refiner, &restored, &image, &prior);
+    let (restored, refined) = joint_forward(&mut b, base, refiner, &image, &prior);
     b.output(&refined, io::REFINED, &IMAGE_DIMS);
     b.output(&restored, io::BASE, &IMAGE_DIMS);
     finish(b, "ptgrm_merged", &[io::IMAGE, io::PRIOR], &[io::REFINED, io::BASE])

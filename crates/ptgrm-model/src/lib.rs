@@ -14,3 +14,4 @@ pub mod params;
 pub mod ptgrm;
 pub mod test_bundle;
 pub mod import;
+pub mod joint;

@@ -59,7 +59,7 @@ pub struct RefinerConfig {
     pub decoder_channels: usize,
     /// LeakyReLU negative slope used throughout.
     pub slope: f32,
-    /// Run R on the inputs average-pooled by this factor (1, 2 or 4) and apply the upsampled
+    /// Run R on the inputs average-pooled by this factor (1, 2, 4 or 8) and apply the upsampled
     /// mask/residual at full resolution.
     pub internal_scale: usize,
     pub prior_mode: PriorMode,
@@ -74,6 +74,11 @@ pub struct RefinerConfig {
     /// Ī = Î, so R refines F's output from the first step instead of first undoing its own
     /// mask. Part of the graph, so exports of older runs (0) keep their function.
     pub mask_logit_offset: f32,
+    /// With a built-in F at the same internal scale (see [`crate::joint`]): R reads F's output
+    /// at that scale instead of pooling it back from full resolution, and both corrections are
+    /// upsampled together once, so the full-resolution work is one resize and six
+    /// multiply-adds. Merged graphs only.
+    pub fused_upsampling: bool,
 }
 
 impl Default for RefinerConfig {
@@ -99,6 +104,7 @@ impl Default for RefinerConfig {
             position_embedding: true,
             head: Head::MaskResidual,
             mask_logit_offset: 0.0,
+            fused_upsampling: false,
         }
     }
 }
@@ -158,8 +164,8 @@ impl RefinerConfig {
         if self.decoder_channels % 4 != 0 || self.decoder_channels == 0 {
             return bad(format!("decoder_channels {} must be a positive multiple of 4 (PixelShuffle 2)", self.decoder_channels));
         }
-        if ![1, 2, 4].contains(&self.internal_scale) {
-            return bad(format!("internal_scale {} must be 1, 2 or 4", self.internal_scale));
+        if ![1, 2, 4, 8].contains(&self.internal_scale) {
+            return bad(format!("internal_scale {} must be 1, 2, 4 or 8", self.internal_scale));
         }
         if self.position_embedding && self.pos_channels == 0 {
             return bad("pos_channels must be positive when position_embedding is on".into());
@@ -174,7 +180,7 @@ impl RefinerConfig {
         matches!(self.prior_mode, PriorMode::Guided | PriorMode::Zero)
     }
 
-    fn head_channels(&self) -> usize {
+    pub fn head_channels(&self) -> usize {
         match self.head {
             Head::MaskResidual => 4,
             Head::ResidualOnly => 3,
@@ -191,22 +197,47 @@ pub fn refiner_forward<O: Ops>(o: &mut O, cfg: &RefinerConfig, restored: &O::T, 
     let head = o.upsample_bilinear(&head, cfg.head_channels(), s);
     match cfg.head {
         Head::MaskResidual => {
-            let mut logit = o.slice_channels(&head, 0, 1);
-            if cfg.mask_logit_offset != 0.0 {
-                logit = o.add_scalar(&logit, cfg.mask_logit_offset);
-            }
-            let mask = o.sigmoid(&logit);
+            let logit = o.slice_channels(&head, 0, 1);
+            let mask = mask_from_logit(o, cfg, &logit);
             let resid = o.slice_channels(&head, 1, 4);
             let diff = o.sub(restored, degraded);
-            let masked = o.mul(&diff, &mask);
-            let corrected = o.add(degraded, &masked);
-            o.add(&corrected, &resid)
+            apply_mask_residual(o, degraded, &diff, &mask, &resid)
         }
-        Head::ResidualOnly => {
-            let base = o.clamp(restored, 0.0, 1.0);
-            o.add(&base, &head)
-        }
+        Head::ResidualOnly => apply_residual_only(o, restored, &head),
     }
+}
+
+/// R's head at its inputs' resolution with the mask activated: `[mask, residual]` (4 channels)
+/// for Eq. 1, the residual (3) for the residual-only head.
+pub fn refiner_head<O: Ops>(o: &mut O, cfg: &RefinerConfig, restored: &O::T, degraded: &O::T, prior: &O::T) -> O::T {
+    let head = refiner_core(o, cfg, restored, degraded, prior);
+    match cfg.head {
+        Head::MaskResidual => {
+            let logit = o.slice_channels(&head, 0, 1);
+            let mask = mask_from_logit(o, cfg, &logit);
+            let resid = o.slice_channels(&head, 1, 4);
+            o.concat(&[&mask, &resid])
+        }
+        Head::ResidualOnly => head,
+    }
+}
+
+fn mask_from_logit<O: Ops>(o: &mut O, cfg: &RefinerConfig, logit: &O::T) -> O::T {
+    let logit = if cfg.mask_logit_offset != 0.0 { o.add_scalar(logit, cfg.mask_logit_offset) } else { logit.clone() };
+    o.sigmoid(&logit)
+}
+
+/// Eq. 1 with `diff` = Î − I_d: Ī = I_d + diff·I_m + I_r.
+pub fn apply_mask_residual<O: Ops>(o: &mut O, degraded: &O::T, diff: &O::T, mask: &O::T, resid: &O::T) -> O::T {
+    let masked = o.mul(diff, mask);
+    let corrected = o.add(degraded, &masked);
+    o.add(&corrected, resid)
+}
+
+/// The official code's head: Ī = clamp(Î, 0, 1) + I_r.
+pub fn apply_residual_only<O: Ops>(o: &mut O, restored: &O::T, resid: &O::T) -> O::T {
+    let base = o.clamp(restored, 0.0, 1.0);
+    o.add(&base, resid)
 }
 
 /// Encoder -> SVE -> CSA -> decoder; returns the head's pre-activation output at the input size.

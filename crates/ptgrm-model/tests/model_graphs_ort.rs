@@ -13,6 +13,7 @@ use ptgrm_model::export::{
 };
 use ptgrm_model::onnx_builder::ParamSource;
 use ptgrm_model::onnx_proto::decode_model;
+use ptgrm_model::joint::joint_forward;
 use ptgrm_model::ptgrm::{refiner_forward, RefinerConfig, ABLATIONS};
 use ptgrm_model::test_bundle::{write_test_bundle, Layout, TestBundleOptions};
 
@@ -240,6 +241,33 @@ fn invalid_configs_are_errors() {
     let bad = BaseConfig { internal_scale: 3, ..Default::default() };
     assert!(base_graph(&bad, ParamSource::Seeded(0)).unwrap_err().contains("internal_scale"));
     assert!(small_refiner().ablation("no-such").unwrap_err().contains("unknown ablation"));
+    // Fused upsampling: a merged graph of F and R at one internal scale, nothing else.
+    let fused = RefinerConfig { internal_scale: 8, fused_upsampling: true, ..small_refiner() };
+    assert!(refiner_graph(&fused, ParamSource::Seeded(0)).unwrap_err().contains("merged graph"));
+    let other_scale = BaseConfig { internal_scale: 4, ..Default::default() };
+    assert!(merged_graph(&other_scale, &fused, ParamSource::Seeded(0)).unwrap_err().contains("same internal scale"));
+    let external = ModelConfig { base: None, refiner: fused };
+    assert!(external.validate().unwrap_err().contains("built-in F"));
+}
+
+#[test]
+fn fused_upsampling_graph_matches_the_reference_and_keeps_full_size_io() {
+    let base = BaseConfig { internal_scale: 8, head: BaseHead::Affine, ..Default::default() };
+    let refiner = RefinerConfig { internal_scale: 8, fused_upsampling: true, mask_logit_offset: 4.0, ..small_refiner() };
+    let cfg = ModelConfig { base: Some(base.clone()), refiner: refiner.clone() };
+    assert_eq!(cfg.pad_multiple(), 64);
+    let g = merged_graph(&base, &refiner, ParamSource::Seeded(6)).unwrap();
+    let (n, h, w) = (1, 64, 128);
+    let x = image(n, h, w, 110);
+    let p = random(n * 8, 111, -1.0, 1.0);
+    let got = run(&g.bytes, &[named(io::IMAGE, &[n, 3, h, w], x.clone()), named(io::PRIOR, &[n, 8], p.clone())], &[io::REFINED, io::BASE]);
+    assert_eq!(got[0].0, vec![n, 3, h, w]);
+    let (want_base, want) =
+        joint_forward(&mut RefOps::seeded(6), &base, &refiner, &Tensor::new(&[n, 3, h, w], x.clone()), &Tensor::new(&[n, 8], p));
+    assert!(max_abs_diff(&got[1].1, &want_base.data) <= TOL);
+    assert!(max_abs_diff(&got[0].1, &want.data) <= TOL);
+    // Full-resolution detail of the input reaches both outputs (only the corrections are low-res).
+    assert!(max_abs_diff(&got[1].1, &x) > 1e-3);
 }
 
 fn temp_dir(tag: &str) -> std::path::PathBuf {

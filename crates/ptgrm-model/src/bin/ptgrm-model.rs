@@ -17,7 +17,7 @@ const USAGE: &str = "usage:
   ptgrm-model write-test-bundle --out DIR [--layout split|merged] [--seed S] [--no-prior] [MODEL FLAGS]
   ptgrm-model params [MODEL FLAGS]
     MODEL FLAGS: [--prior-dim D] [--ablation NAME] [--base-block naf|res] [--base-head residual|affine] [--base-width W]
-                 [--base-scale 1|2|4] [--refiner-scale 1|2|4]
+                 [--base-scale 1|2|4|8] [--refiner-scale 1|2|4|8] [--fused-upsampling]
   ptgrm-model import-mobilenet-v2 --pth P --out prior.onnx [--with-logits]
   ptgrm-model import-ffdnet --pth P --sigma S --out base.onnx
   ptgrm-model import-ffdnet-prior --pth P --sigma S [--layer L] [--size PX] --out prior.onnx";
@@ -70,6 +70,8 @@ impl Flags {
 }
 
 /// Flags that shape the networks (shared by write-test-bundle and params).
+/// Model flags without a value.
+const MODEL_SWITCHES: &[&str] = &["--fused-upsampling"];
 const MODEL_FLAGS: &[&str] = &["--prior-dim", "--ablation", "--base-block", "--base-head", "--base-width", "--base-scale", "--refiner-scale"];
 
 fn model_config(f: &Flags, default_prior_dim: usize) -> Result<ModelConfig, String> {
@@ -78,6 +80,7 @@ fn model_config(f: &Flags, default_prior_dim: usize) -> Result<ModelConfig, Stri
         refiner = refiner.ablation(a)?;
     }
     refiner.internal_scale = f.number("--refiner-scale", 1)?;
+    refiner.fused_upsampling = f.has("--fused-upsampling");
     let block = match f.get("--base-block").unwrap_or("naf") {
         "naf" => BaseBlock::Naf,
         "res" => BaseBlock::Res,
@@ -104,7 +107,7 @@ fn run(args: &[String]) -> Result<(), String> {
     let (cmd, rest) = args.split_first().ok_or("missing command")?;
     match cmd.as_str() {
         "write-test-bundle" => {
-            let f = Flags::parse(rest, &["--no-prior"], &[&["--out", "--layout", "--seed"], MODEL_FLAGS].concat())?;
+            let f = Flags::parse(rest, &[&["--no-prior"], MODEL_SWITCHES].concat(), &[&["--out", "--layout", "--seed"], MODEL_FLAGS].concat())?;
             let out = PathBuf::from(f.get("--out").ok_or("--out DIR is required")?);
             let layout = match f.get("--layout").unwrap_or("split") {
                 "split" => Layout::Split,
@@ -128,7 +131,7 @@ fn run(args: &[String]) -> Result<(), String> {
             Ok(())
         }
         "params" => {
-            let f = Flags::parse(rest, &[], MODEL_FLAGS)?;
+            let f = Flags::parse(rest, MODEL_SWITCHES, MODEL_FLAGS)?;
             let cfg = model_config(&f, 1280)?;
             let (b, r) = parameter_counts(&cfg)?;
             println!("base F:     {b:>9} parameters");

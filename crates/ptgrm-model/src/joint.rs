@@ -1,0 +1,68 @@
+//! F and R as one network (the merged graph and the trainer's joint forward).
+//!
+//! Unfused, R reads F's full-resolution output and pools it to its own internal scale. With
+//! `refiner.fused_upsampling` (both at the same internal scale s > 1) everything below full
+//! resolution happens at 1/s: the image is pooled once, F's correction and R's mask and
+//! residual are computed there and upsampled together in one resize, and the outputs are
+//!   t = Î − I_d (I_d·gain + offset, or F's residual),  Î = I_d + t,  Ī = I_d + t·I_m + I_r.
+//! Full-resolution cost is what keeps a live model from real time on a CPU (resizes, pools and
+//! elementwise passes over every pixel); this form has the fewest such passes.
+
+use crate::base::{apply_base_head, base_forward, base_head, BaseConfig, BaseHead};
+use crate::ops::Ops;
+use crate::ptgrm::{apply_mask_residual, apply_residual_only, refiner_forward, refiner_head, Head, RefinerConfig};
+
+/// Why `fused_upsampling` cannot apply to this pair of configurations, if it cannot.
+pub fn fused_upsampling_error(base: Option<&BaseConfig>, refiner: &RefinerConfig) -> Option<String> {
+    if !refiner.fused_upsampling {
+        return None;
+    }
+    match base {
+        None => Some("refiner.fused_upsampling needs a built-in F (model.base)".into()),
+        Some(b) if b.internal_scale != refiner.internal_scale || b.internal_scale < 2 => Some(format!(
+            "refiner.fused_upsampling needs F and R at the same internal scale above 1 (base {}, refiner {})",
+            b.internal_scale, refiner.internal_scale
+        )),
+        Some(_) => None,
+    }
+}
+
+/// (restored Î, refined Ī) for `image` `[N, 3, H, W]` and `prior` `[N, D]`.
+pub fn joint_forward<O: Ops>(o: &mut O, base: &BaseConfig, refiner: &RefinerConfig, image: &O::T, prior: &O::T) -> (O::T, O::T) {
+    if !refiner.fused_upsampling {
+        let restored = base_forward(o, base, image);
+        let refined = refiner_forward(o, refiner, &restored, image, prior);
+        return (restored, refined);
+    }
+    let s = base.internal_scale;
+    let small = o.avg_pool(image, s);
+    let f_head = base_head(o, base, &small);
+    let restored_small = apply_base_head(o, base, &small, &f_head);
+    let r_head = refiner_head(o, refiner, &restored_small, &small, prior);
+    let (fc, rc) = (base.head_channels(), refiner.head_channels());
+    let both = o.concat(&[&f_head, &r_head]);
+    let up = o.upsample_bilinear(&both, fc + rc, s);
+
+    let correction = match base.head {
+        BaseHead::Residual => o.slice_channels(&up, 0, 3),
+        BaseHead::Affine => {
+            let gain = o.slice_channels(&up, 0, 3);
+            let offset = o.slice_channels(&up, 3, 6);
+            let scaled = o.mul(image, &gain);
+            o.add(&scaled, &offset)
+        }
+    };
+    let restored = o.add(image, &correction);
+    let refined = match refiner.head {
+        Head::MaskResidual => {
+            let mask = o.slice_channels(&up, fc, fc + 1);
+            let resid = o.slice_channels(&up, fc + 1, fc + 4);
+            apply_mask_residual(o, image, &correction, &mask, &resid)
+        }
+        Head::ResidualOnly => {
+            let resid = o.slice_channels(&up, fc, fc + 3);
+            apply_residual_only(o, &restored, &resid)
+        }
+    };
+    (restored, refined)
+}
