@@ -23,18 +23,78 @@ print("sail, tulips; never used for training or tuning). Degraded inputs are wri
 print("`train eval --full --save-images` from each task's validation degradation (seeded).\n")
 print("CPU figures are from the 2-core development machine and depend on its load at the time.\n")
 
+runs = [pathlib.Path(line) for line in (out / "runs.txt").read_text().splitlines() if line.strip()] \
+    if (out / "runs.txt").exists() else []
+evals = {name: load(out / f"{name}.eval.json") for name, _ in rows}
+run_evals = {str(r): load(r / "eval.json") for r in runs}
+ablations = {r.name: run_evals[str(r)] for r in runs if r.parent.name == "ablations"}
+
+
+def gain(e):
+    m = e["mean"]
+    return m["refined"]["psnr"] - m["base"]["psnr"]
+
+
+def verdict(ok):
+    return "**met**" if ok else "**missed**"
+
+
+print("## Issue-5 targets\n")
+print("| target | measured | |")
+print("|---|---|---|")
+if "denoise-s25" in evals:
+    g = gain(evals["denoise-s25"])
+    print(f"| denoise sigma 25: refined >= base + 0.25 dB | {g:+.2f} dB | {verdict(g >= 0.25)} |")
+falone = next((run_evals[k] for k in sorted(run_evals) if "f-alone" in k), None)
+if "lowlight" in evals and falone:
+    d = evals["lowlight"]["mean"]["refined"]["psnr"] - falone["mean"]["psnr_base"]
+    print(f"| low-light: refined >= F trained alone + 1.0 dB | {d:+.2f} dB (F alone {falone['mean']['psnr_base']:.2f}: "
+          f"`{falone.get('recipe', 'lowlight-f-alone')}`) | {verdict(d >= 1.0)} |")
+if "full" in ablations and "no-prior" in ablations:
+    d = ablations["full"]["mean"]["psnr_refined"] - ablations["no-prior"]["mean"]["psnr_refined"]
+    print(f"| prior ablation: R with prior >= R with g = 0 + 0.1 dB | {d:+.2f} dB | {verdict(d >= 0.1)} |")
+for name, size, target in (("lowlight", "640x360", 30.0), ("lowlight", "1280x720", 12.0)):
+    f = out / f"{name}.bench-{size}.json"
+    if f.exists():
+        fps = load(f)["engine"]["fps"]
+        print(f"| `{name}` live on CPU at {size}: >= {target:.0f} fps (engine; element in docs/element.md) | {fps:.1f} fps | {verdict(fps >= target)} |")
+print()
+
 print("## Quality (mean over the validation photos)\n")
 print("| model | task | input PSNR | base PSNR | refined PSNR | refined - base | input SSIM | base SSIM | refined SSIM |")
 print("|---|---|---|---|---|---|---|---|---|")
 for name, task in rows:
-    e = load(out / f"{name}.eval.json")["mean"]
-    gain = None if e["refined"]["psnr"] is None or e["base"]["psnr"] is None else e["refined"]["psnr"] - e["base"]["psnr"]
+    e = evals[name]["mean"]
+    g = None if e["refined"]["psnr"] is None or e["base"]["psnr"] is None else e["refined"]["psnr"] - e["base"]["psnr"]
     print(f"| {name} | {task} | {fmt(e['input']['psnr'])} | {fmt(e['base']['psnr'])} | {fmt(e['refined']['psnr'])} | "
-          f"{fmt(gain)} | {fmt(e['input']['ssim'], 4)} | {fmt(e['base']['ssim'], 4)} | {fmt(e['refined']['ssim'], 4)} |")
+          f"{fmt(g)} | {fmt(e['input']['ssim'], 4)} | {fmt(e['base']['ssim'], 4)} | {fmt(e['refined']['ssim'], 4)} |")
+
+if ablations:
+    order = ["full", "no-prior", "no-sve", "no-ca", "no-sa", "no-pos", "prior-concat", "residual-head", "large-no-prior"]
+    print("\n## Ablations (paper Table 3 style; denoising sigma 25 on the frozen FFDNet)\n")
+    print("`scripts/ablations.sh`: recipes/ablation-denoise-s25.toml, one run per variant, same seed, data")
+    print("and budget; only R trains. Scores: `train eval --full` on the whole validation photos.\n")
+    print("| variant | R parameters | steps | refined PSNR | refined - base | refined - full | refined SSIM |")
+    print("|---|---|---|---|---|---|---|")
+    full = ablations.get("full", {}).get("mean", {}).get("psnr_refined")
+    for name in sorted(ablations, key=lambda n: order.index(n) if n in order else len(order)):
+        a = ablations[name]
+        m = a["mean"]
+        rel = "-" if full is None else f"{m['psnr_refined'] - full:+.2f}"
+        params = a.get("parameters_refiner")
+        print(f"| {name} | {params:,} | {a['step']} | {m['psnr_refined']:.2f} | {m['psnr_refined'] - m['psnr_base']:+.2f} | "
+              f"{rel} | {m['ssim_refined']:.4f} |" if params is not None else
+              f"| {name} | - | {a['step']} | {m['psnr_refined']:.2f} | {m['psnr_refined'] - m['psnr_base']:+.2f} | {rel} | {m['ssim_refined']:.4f} |")
+
+if pathlib.Path("docs/results-grid.png").exists():
+    print("\n## Before / after\n")
+    print("![validation crops](results-grid.png)\n")
+    print("Rows: " + ", ".join(f"`{n}`" for n, _ in rows) + " (kodim23, 160-pixel window). Columns: degraded input,")
+    print("base F, refined (F + PTG-RM), clean. Made by the shipped bundles through `ptgrm restore`.")
 
 print("\n## Per image\n")
 for name, task in rows:
-    ev = load(out / f"{name}.eval.json")
+    ev = evals[name]
     print(f"### {name}\n")
     print("| image | input PSNR | base PSNR | refined PSNR | base SSIM | refined SSIM |")
     print("|---|---|---|---|---|---|")
@@ -44,17 +104,19 @@ for name, task in rows:
     print()
 
 print("## Size and speed (CPU, engine through ONNX Runtime)\n")
-print("| model | parameters (all graphs) | 640x360 fps | 1280x720 fps | engine / bare ORT at 640x360 |")
-print("|---|---|---|---|---|")
+print("| model | parameters (all graphs) | bundle size | 640x360 fps | 1280x720 fps | engine / bare ORT at 640x360 | frames timed |")
+print("|---|---|---|---|---|---|---|")
 for name, task in rows:
-    manifest = json.loads((pathlib.Path("models") / name / "manifest.json").read_text())
+    bundle = pathlib.Path("models") / name
+    manifest = json.loads((bundle / "manifest.json").read_text())
     params = sum(g.get("parameters", 0) for g in manifest["graphs"].values() if g)
+    size_mb = sum(f.stat().st_size for f in bundle.iterdir() if f.is_file()) / 1e6
     b1 = load(out / f"{name}.bench-640x360.json")
     b2 = load(out / f"{name}.bench-1280x720.json")
-    print(f"| {name} | {params:,} | {b1['engine']['fps']:.1f} | {b2['engine']['fps']:.1f} | {b1['ratio']:.3f} |")
+    print(f"| {name} | {params:,} | {size_mb:.1f} MB | {b1['engine']['fps']:.1f} | {b2['engine']['fps']:.1f} | {b1['ratio']:.3f} | {b1.get('frames')} |")
 prior_interval = load(out / f"{rows[0][0]}.bench-640x360.json").get("prior_interval") if rows else None
-print(f"\nBench: `ptgrm bench --provider cpu --prior-interval {prior_interval}`, "
-      f"{load(out / f'{rows[0][0]}.bench-640x360.json').get('frames') if rows else '-'} frames per size.")
+print(f"\nBench: `ptgrm bench --provider cpu --prior-interval {prior_interval}` (the element's default interval).")
+print("Parameters count the trained graphs (F and R; an external F's own weights are not counted).")
 
 print("""
 ## Reading these numbers

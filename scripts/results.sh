@@ -15,7 +15,7 @@ TRAIN=${TRAIN_TARGET_DIR:-target}/release/train
 PTGRM=target/release/ptgrm
 
 # task -> run whose validation degradation defines the task's test inputs
-declare -A VAL_RUN=([lowlight]=runs/lowlight-live [denoise-s15]=runs/denoise-s15 [denoise-s25]=runs/denoise-s25 [denoise-s50]=runs/denoise-s50)
+declare -A VAL_RUN=([lowlight]=runs/lowlight-live-s8 [denoise-s15]=runs/denoise-s15 [denoise-s25]=runs/denoise-s25 [denoise-s50]=runs/denoise-s50)
 
 make_val() {
   local task=$1 run=${VAL_RUN[$1]:-}
@@ -42,10 +42,31 @@ for m in models/*/; do
   [ "$task" = lowlight ] || task=$name
   if ! make_val "$task"; then echo "results: no validation run for $name ($task), skipped" >&2; continue; fi
   "$PTGRM" eval --model "$m" --clean "$OUT/val-$task/clean" --degraded "$OUT/val-$task/degraded" --provider cpu --json > "$OUT/$name.eval.json"
+  frames=${BENCH_FRAMES:-30}
+  # FFDNet at full resolution takes seconds per frame on a CPU: a few frames give its rate.
+  case $name in denoise-*) frames=${BENCH_FRAMES_DENOISE:-4} ;; esac
   for size in 640x360 1280x720; do
-    "$PTGRM" bench --model "$m" --size "$size" --frames "${BENCH_FRAMES:-30}" --prior-interval "${PRIOR_INTERVAL:-15}" --provider cpu --json > "$OUT/$name.bench-$size.json"
+    "$PTGRM" bench --model "$m" --size "$size" --frames "$frames" --prior-interval "${PRIOR_INTERVAL:-15}" --provider cpu --json > "$OUT/$name.bench-$size.json"
   done
   echo "$name $task" >> "$OUT/models.txt"
+done
+# Before/after grid (docs/results-grid.png): one validation crop per model, columns input | base
+# F | refined (F + PTG-RM) | clean, all through the shipped bundles.
+GRID_ROWS=()
+while read -r name task; do
+  for stem in ${GRID_IMAGES:-kodim23}; do
+    d="$OUT/grid/$name"; mkdir -p "$d"
+    "$PTGRM" restore --model "models/$name" --provider cpu --emit base "$OUT/val-$task/degraded/$stem.png" "$d/$stem-base.png" >/dev/null
+    "$PTGRM" restore --model "models/$name" --provider cpu "$OUT/val-$task/degraded/$stem.png" "$d/$stem-refined.png" >/dev/null
+    GRID_ROWS+=(--row "$OUT/val-$task/degraded/$stem.png,$d/$stem-base.png,$d/$stem-refined.png,$OUT/val-$task/clean/$stem.png")
+  done
+done < "$OUT/models.txt"
+[ ${#GRID_ROWS[@]} -eq 0 ] || "$TRAIN" grid --out docs/results-grid.png --crop 160 --centre 0.5,0.45 "${GRID_ROWS[@]}"
+
+# Ablations (scripts/ablations.sh) and F trained alone: the trainer's whole-photo evals.
+: > "$OUT/runs.txt"
+for r in runs/ablations/*/ runs/lowlight-f-alone*/; do
+  [ -f "$r/eval.json" ] && echo "${r%/}" >> "$OUT/runs.txt"
 done
 python3 scripts/results.py "$OUT" > docs/results.md
 echo "results: wrote docs/results.md"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Pipeline throughput of ptgrestore next to the bare engine (`ptgrm bench`) on the same model
 # and frame size, in the same run. Not a test: prints a Markdown table.
-#   examples/pipelines/bench.sh [FRAMES]       env: MODEL, PROVIDER, SIZES, FORMATS, ROUNDS
+#   examples/pipelines/bench.sh [FRAMES]       env: MODEL, PROVIDER, SIZES, FORMATS, ROUNDS, PRIOR_INTERVAL
 # Pipeline: videotestsrc num-buffers=N ! video/x-raw,format=F,WxH ! ptgrestore ! fakesink sync=false.
 # gst-launch's "Execution ended after" covers PLAYING -> EOS: model loading and the first
 # (prerolled) frame are excluded, so fps = (N - 1) / that time. Element and engine runs alternate
@@ -11,6 +11,8 @@ FRAMES=${1:-30}
 SIZES=${SIZES:-"640x360 1280x720 1920x1080"}
 FORMATS=${FORMATS:-"RGB NV12"}
 ROUNDS=${ROUNDS:-2}
+# The element's default; the engine bench recomputes the prior just as often.
+export PRIOR_INTERVAL=${PRIOR_INTERVAL:-15}
 MODEL=${MODEL:-$ROOT/models/lowlight}
 if [ ! -f "$MODEL/manifest.json" ]; then
   # Timing only depends on the architecture: the untrained test bundle stands in.
@@ -33,7 +35,7 @@ element_fps() { # format WxH
 }
 
 engine_fps() { # WxH
-  local args=(bench --model "$MODEL" --size "$1" --frames "$FRAMES" --json)
+  local args=(bench --model "$MODEL" --size "$1" --frames "$FRAMES" --prior-interval "$PRIOR_INTERVAL" --json)
   [ -n "${PROVIDER:-}" ] && args+=(--provider "$PROVIDER")
   "$PTGRM" "${args[@]}" | sed -n 's/^  "engine": {/E/p; s/^    "fps": \([0-9.e+-]*\),*/\1/p' | awk '/^E/{getline; printf "%.2f", $1; exit}'
 }

@@ -15,5 +15,6 @@ ptgrestore_props() {
   [ -n "${MODEL:-}" ] && p+=" model=$MODEL"
   [ -n "${PROVIDER:-}" ] && p+=" provider=$PROVIDER"
   [ -n "${STRENGTH:-}" ] && p+=" strength=$STRENGTH"
+  [ -n "${PRIOR_INTERVAL:-}" ] && p+=" prior-interval=$PRIOR_INTERVAL"
   echo "$p"
 }

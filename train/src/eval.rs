@@ -28,7 +28,11 @@ pub fn eval(run_dir: &Path, full: bool, crop: Option<usize>, save_images: Option
         row(&short, s);
     }
     row("mean", &mean);
+    let (params_base, params_refiner) = ptgrm_model::export::parameter_counts(&run.model).map_err(|e| anyhow::anyhow!(e))?;
     let json = serde_json::json!({
+        "recipe": run.recipe.name,
+        "parameters_base": params_base,
+        "parameters_refiner": params_refiner,
         "step": ck.state.step,
         "whole_images": full,
         "mean": mean.to_map(""),

@@ -6,7 +6,7 @@
 //! Every width is configurable and each ablation of issue 5 is a switch; parameter names are
 //! stable (`refiner.` prefix) so trained weights map onto the exported graph.
 
-use crate::layers::{conv, conv_same, layer_norm, linear};
+use crate::layers::{conv, conv_same, layer_norm, linear, zero_conv_same};
 use crate::ops::{Conv2d, Init, Ops};
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +79,10 @@ pub struct RefinerConfig {
     /// upsampled together once, so the full-resolution work is one resize and six
     /// multiply-adds. Merged graphs only.
     pub fused_upsampling: bool,
+    /// Initialise R's last conv to zero, so training starts from Ī = Î·I_m + I_d·(1 − I_m) with
+    /// I_m = sigmoid(mask_logit_offset) and I_r = 0 (near F's output with an offset of 4 or
+    /// more) instead of from a random residual.
+    pub zero_init_head: bool,
 }
 
 impl Default for RefinerConfig {
@@ -105,6 +109,7 @@ impl Default for RefinerConfig {
             head: Head::MaskResidual,
             mask_logit_offset: 0.0,
             fused_upsampling: false,
+            zero_init_head: false,
         }
     }
 }
@@ -289,7 +294,11 @@ fn refiner_core<O: Ops>(o: &mut O, cfg: &RefinerConfig, restored: &O::T, degrade
     let y = o.leaky_relu(&y, a);
     let y = conv_same(o, "refiner.dec.conv", &y, c_up, nf, 3);
     let y = o.leaky_relu(&y, a);
-    conv_same(o, "refiner.dec.out", &y, nf, cfg.head_channels(), 3)
+    if cfg.zero_init_head {
+        zero_conv_same(o, "refiner.dec.out", &y, nf, cfg.head_channels(), 3)
+    } else {
+        conv_same(o, "refiner.dec.out", &y, nf, cfg.head_channels(), 3)
+    }
 }
 
 /// Position embedding S = P(coordinate grid): conv3x3 2->c, LReLU, conv1x1 c->c.

@@ -310,3 +310,27 @@ fn test_bundles_load_and_their_graphs_match_the_manifest() {
     let err = write_test_bundle(std::path::Path::new("/proc/ptgrm-no-such-dir"), &TestBundleOptions::default()).unwrap_err();
     assert!(err.contains("/proc/ptgrm-no-such-dir"), "{err}");
 }
+
+/// A zero-initialised head makes the untrained refiner the fixed blend of Eq. 1 with
+/// I_m = sigmoid(offset) and I_r = 0, whatever the prior and the other (random) weights.
+#[test]
+fn zero_initialised_head_starts_from_the_offset_blend() {
+    let offset = 4.0f32;
+    let cfg = RefinerConfig { zero_init_head: true, mask_logit_offset: offset, ..small_refiner() };
+    let g = refiner_graph(&cfg, ParamSource::Seeded(8)).unwrap();
+    let (n, h, w) = (1, 24, 32);
+    let (restored, degraded) = (image(n, h, w, 120), image(n, h, w, 121));
+    let p = random(n * 8, 122, -1.0, 1.0);
+    let got = run(
+        &g.bytes,
+        &[
+            named(io::RESTORED, &[n, 3, h, w], restored.clone()),
+            named(io::DEGRADED, &[n, 3, h, w], degraded.clone()),
+            named(io::PRIOR, &[n, 8], p),
+        ],
+        &[io::REFINED],
+    );
+    let m = 1.0 / (1.0 + (-offset).exp());
+    let want: Vec<f32> = restored.iter().zip(&degraded).map(|(r, d)| d + (r - d) * m).collect();
+    assert!(max_abs_diff(&got[0].1, &want) <= 1e-5);
+}
