@@ -150,11 +150,16 @@ pub fn test_prior_graph(dim: usize, params: ParamSource) -> Result<Graph, String
 /// trainer gets from [`crate::params::init_value`] inside its backend.
 pub fn init_params(cfg: &ModelConfig, seed: u64) -> Result<ParamMap, String> {
     cfg.validate()?;
-    let mut params = refiner_graph(&cfg.refiner, ParamSource::Seeded(seed))?.params;
-    if let Some(base) = &cfg.base {
-        params.extend(base_graph(base, ParamSource::Seeded(seed))?.params);
+    match &cfg.base {
+        // A fused refiner has no graph of its own; the merged graph holds both networks.
+        Some(base) if cfg.refiner.fused_upsampling => Ok(merged_graph(base, &cfg.refiner, ParamSource::Seeded(seed))?.params),
+        Some(base) => {
+            let mut params = refiner_graph(&cfg.refiner, ParamSource::Seeded(seed))?.params;
+            params.extend(base_graph(base, ParamSource::Seeded(seed))?.params);
+            Ok(params)
+        }
+        None => Ok(refiner_graph(&cfg.refiner, ParamSource::Seeded(seed))?.params),
     }
-    Ok(params)
 }
 
 /// Trainable parameter counts (base, refiner); base is 0 for an external F.

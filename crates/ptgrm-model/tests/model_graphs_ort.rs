@@ -256,6 +256,9 @@ fn fused_upsampling_graph_matches_the_reference_and_keeps_full_size_io() {
     let refiner = RefinerConfig { internal_scale: 8, fused_upsampling: true, mask_logit_offset: 4.0, ..small_refiner() };
     let cfg = ModelConfig { base: Some(base.clone()), refiner: refiner.clone() };
     assert_eq!(cfg.pad_multiple(), 64);
+    // Fusing changes where the networks run, not their parameters.
+    let unfused = ModelConfig { refiner: RefinerConfig { fused_upsampling: false, ..refiner.clone() }, ..cfg.clone() };
+    assert_eq!(parameter_counts(&cfg).unwrap(), parameter_counts(&unfused).unwrap());
     let g = merged_graph(&base, &refiner, ParamSource::Seeded(6)).unwrap();
     let (n, h, w) = (1, 64, 128);
     let x = image(n, h, w, 110);
