@@ -47,12 +47,13 @@ if "denoise-s25" in evals:
     print(f"| denoise sigma 25: refined >= base + 0.25 dB | {g:+.2f} dB | {verdict(g >= 0.25)} |")
 # F trained alone: the default model's own F design first (the issue's comparison), then the
 # paper-sized F of models/lowlight-full.
-for key in ("runs/lowlight-live-s8-f-alone", "runs/lowlight-f-alone"):
+for key, what in (("runs/lowlight-live-s8-f-alone", "the same F design trained alone"),
+                  ("runs/lowlight-f-alone", "reference: the paper-sized full-resolution F trained alone")):
     falone = run_evals.get(key)
     if "lowlight" in evals and falone:
         d = evals["lowlight"]["mean"]["refined"]["psnr"] - falone["mean"]["psnr_base"]
-        print(f"| low-light: `lowlight` refined >= F trained alone + 1.0 dB | {d:+.2f} dB (F alone {falone['mean']['psnr_base']:.2f} dB, "
-              f"`{key}`) | {verdict(d >= 1.0)} |")
+        print(f"| low-light: `lowlight` refined >= F trained alone + 1.0 dB ({what}) | {d:+.2f} dB "
+              f"(F alone {falone['mean']['psnr_base']:.2f} dB, `{key}`) | {verdict(d >= 1.0)} |")
 if "full" in ablations and "no-prior" in ablations:
     d = ablations["full"]["mean"]["psnr_refined"] - ablations["no-prior"]["mean"]["psnr_refined"]
     print(f"| prior ablation: R with prior >= R with g = 0 + 0.1 dB | {d:+.2f} dB | {verdict(d >= 0.1)} |")
@@ -121,4 +122,5 @@ prior_interval = load(out / f"{rows[0][0]}.bench-640x360.json").get("prior_inter
 print(f"\nBench: `ptgrm bench --provider cpu --prior-interval {prior_interval}` (the element's default interval).")
 print("Parameters count the trained graphs (F and R; an external F's own weights are not counted).")
 
+print()
 print((pathlib.Path(__file__).parent / "results-notes.md").read_text())

@@ -65,7 +65,7 @@ done < "$OUT/models.txt"
 
 # Ablations (scripts/ablations.sh) and F trained alone: the trainer's whole-photo evals.
 : > "$OUT/runs.txt"
-for r in runs/ablations/*/ runs/lowlight-f-alone*/; do
+for r in runs/ablations/*/ runs/lowlight*-f-alone/; do
   [ -f "$r/eval.json" ] && echo "${r%/}" >> "$OUT/runs.txt"
 done
 python3 scripts/results.py "$OUT" > docs/results.md
