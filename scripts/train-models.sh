@@ -35,6 +35,5 @@ for b in "${BUNDLES[@]}"; do
   else
     "$TRAIN" fit --recipe "recipes/$r.toml" --out "runs/$r"
   fi
-  rm -rf "models/$b.new" && "$TRAIN" export --run "runs/$r" --out "models/$b.new"
-  rm -rf "models/$b" && mv "models/$b.new" "models/$b"
+  rm -rf "models/$b" && "$TRAIN" export --run "runs/$r" --out "models/$b"
 done
