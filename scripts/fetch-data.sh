@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Copies the clean photos that ship inside registry packages into data/ (gitignored):
 #   data/train/  scikit-image and scikit-learn sample photos, Debian opencv-doc sample photos,
-#                Debian mate-backgrounds nature photos
+#                Debian mate-backgrounds nature photos, the photographs (not the illustrations)
+#                of Debian lomiri-wallpapers-16.04 and lomiri-wallpapers-20.04
 #   data/val/    sporco's kodim23, monarch, sail, tulips, barbara (never used for training)
 # Idempotent: wheels are downloaded once into .deps/pyassets/wheels, files are overwritten.
 # Needs: pip (PyPI), apt-get (Debian) when the two Debian packages are not installed yet.
@@ -48,6 +49,8 @@ done
 need=()
 [ -d /usr/share/doc/opencv-doc/examples/data ] || need+=(opencv-doc)
 [ -d /usr/share/backgrounds/mate/nature ] || need+=(mate-backgrounds)
+[ -f /usr/share/backgrounds/aitzgorri_by_Aitzol_Berasategi.jpg ] || need+=(lomiri-wallpapers-16.04)
+[ -f /usr/share/backgrounds/Kleiber_by_Lukas_Baubkus.jpg ] || need+=(lomiri-wallpapers-20.04)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
@@ -64,7 +67,38 @@ done
 for f in /usr/share/backgrounds/mate/nature/*.jpg; do
   cp "$f" "$data/train/mate-$(basename "$f")"
 done
+# lomiri-wallpapers: photographs only, with each file's licence from the package's copyright
+# file. Left out as illustrations: Fossa (abstract), Infinite-Sea (digital art), Painting-Colors
+# (stripes), analogpattern (texture art), umang (gradient).
+lomiri=(
+  "Bridge_by_Sander_Klootwijk.jpg|CC-BY-SA-4.0|Sander Klootwijk|16.04"
+  "Dragonfly_by_Bolly.jpg|CC-BY-SA-4.0|Bolly|16.04"
+  "Picture_0B_by_freespace.jpg|CC-BY-4.0|Trevor Freespace|16.04"
+  "Picture_1A_by_freespace.jpg|CC-BY-4.0|Trevor Freespace|16.04"
+  "Wine_by_Jakkub_Mede.jpg|CC-BY-4.0|Jakub Mede|16.04"
+  "aitzgorri_by_Aitzol_Berasategi.jpg|CC-BY-4.0|Aitzol Berasategi|16.04"
+  "free_by_Peter_Nerlich.jpg|CC-BY-SA-4.0|Peter Nerlich|16.04"
+  "friends_by_Aitzol_Berasategi.jpg|CC-BY-4.0|Aitzol Berasategi|16.04"
+  "greentock_by_Peter_Nerlich.jpg|CC-BY-SA-4.0|Peter Nerlich|16.04"
+  "life_by_Aitzol_Berasategi.jpg|CC-BY-4.0|Aitzol Berasategi|16.04"
+  "picosdeeuropa_by_Aitzol_Berasategi.jpg|CC-BY-4.0|Aitzol Berasategi|16.04"
+  "seeding_by_Clements_Engelhardt.jpg|CC0-1.0|Clemens Engelhardt|16.04"
+  "sunset_by_Aitzol_Berasategi.jpg|CC-BY-4.0|Aitzol Berasategi|16.04"
+  "Kleiber_by_Lukas_Baubkus.jpg|CC-BY-SA-3.0|Lukas Baubkus|20.04"
+)
+licences=()
+for e in "${lomiri[@]}"; do
+  IFS='|' read -r f lic who series <<<"$e"
+  cp "/usr/share/backgrounds/$f" "$data/train/lomiri-$f"
+  licences+=("train/lomiri-$f  $lic  $who  (Debian lomiri-wallpapers-$series $(dpkg-query -W -f='${Version}' "lomiri-wallpapers-$series"))")
+done
 
-# Record what was fetched, with checksums, for the bundles' provenance.
-( cd "$data" && find train val -type f ! -name '*.txt' | sort | xargs sha256sum ) > "$data/SOURCES.txt"
+# Record what was fetched, with checksums, for the bundles' provenance, then the licences of
+# the files that carry their own (the rest: the packages' licences, see models/README.md).
+{
+  ( cd "$data" && find train val -type f ! -name '*.txt' | sort | xargs sha256sum )
+  echo
+  echo "# licences of individually licensed photos (file, licence, author, source package)"
+  printf '%s\n' "${licences[@]}"
+} > "$data/SOURCES.txt"
 echo "fetch-data: $(ls "$data/train" | wc -l) training and $(ls "$data/val" | wc -l) validation photos in $data"

@@ -6,10 +6,22 @@
 #     in .deps/ort.path, which the build bakes in as the default library location)
 #   - with --gpu-libs: the onnxruntime-gpu wheel's providers into .deps/onnxruntime-gpu
 #     (used by the fallback test; needs no GPU)
+#   - LibTorch (CPU, ~0.5 GB) for the trainer's default backend into .deps/libtorch
+#     (scripts/setup-libtorch.sh); --runtime-only skips it (element, C library and CLI only)
+# Usage: scripts/setup.sh [--gpu-libs] [--runtime-only]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 ORT_VERSION=1.31.1
+GPU_LIBS=0
+RUNTIME_ONLY=0
+for arg in "$@"; do
+  case "$arg" in
+    --gpu-libs) GPU_LIBS=1 ;;
+    --runtime-only) RUNTIME_ONLY=1 ;;
+    *) echo "setup: unknown option $arg (expected --gpu-libs, --runtime-only)" >&2; exit 2 ;;
+  esac
+done
 DEPS="$ROOT/.deps"
 mkdir -p "$DEPS"
 
@@ -41,7 +53,11 @@ fetch_wheel() {
 }
 fetch_wheel onnxruntime "$DEPS/onnxruntime"
 echo "$DEPS/onnxruntime/lib/libonnxruntime.so.1" > "$DEPS/ort.path"
-if [ "${1:-}" = "--gpu-libs" ]; then
+if [ "$GPU_LIBS" = 1 ]; then
   fetch_wheel onnxruntime-gpu "$DEPS/onnxruntime-gpu"
 fi
 echo "setup: ONNX Runtime $ORT_VERSION at $(cat "$DEPS/ort.path")"
+if [ "$RUNTIME_ONLY" = 0 ]; then
+  bash "$ROOT/scripts/setup-libtorch.sh" "$DEPS/libtorch"
+  echo "setup: LibTorch $(cat "$DEPS/libtorch/build-version") (CPU) at $DEPS/libtorch"
+fi

@@ -1,83 +1,107 @@
-//! `train bench`: times the parts of a training step for a recipe: batch synthesis, prior
-//! calls, and the F+R forward/backward/Adam step. `fit` overlaps the first two with the third
-//! on a second thread, so its rate is about 1 / max(step, data + prior).
+//! `train bench`: times training steps of a recipe exactly as `fit` runs them (the feeder's
+//! thread preparing crops, priors and a frozen F's outputs ahead, the backend's
+//! forward/backward/Adam step) and reports the wall-clock rate, plus where the time goes: the
+//! producer's parts (per step, summed over its thread) and the trainer's step.
+//!
+//! Its last line is exactly `steps/s <number>`: measured steps over measured wall time, after
+//! warm-up steps that are not counted (the first steps also fill the view pool).
 
-use crate::adam::Adam;
-use crate::burn_ops::{ParamStore, BT};
-use crate::data::{PriorInput, TrainSet};
-use crate::model::{charbonnier, forward};
-use crate::onnx_run::PriorModel;
+use crate::backend::{trainer, Backend, LossConfig};
+use crate::data::TrainSet;
+use crate::feed::Feeder;
+use crate::onnx_run::{OnnxGraph, PriorModel};
 use crate::recipe::{BaseSpec, Recipe};
-use crate::run::{device, model_config};
+use crate::run::model_config;
 use anyhow::{anyhow, bail, Result};
-use burn::tensor::{Tensor, TensorData};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
-pub fn bench(recipe_path: &Path, steps: u64, batch: Option<usize>, crop: Option<usize>) -> Result<()> {
-    let (mut recipe, _) = Recipe::load(recipe_path)?;
-    if !matches!(recipe.base, BaseSpec::Builtin) {
-        bail!("bench times the built-in F+R; this recipe has an external F");
+pub struct BenchOptions<'a> {
+    pub recipe: &'a Path,
+    pub steps: u64,
+    pub warmup: u64,
+    pub batch: Option<usize>,
+    pub crop: Option<usize>,
+    /// Override the recipe's data.view_reuse.
+    pub view_reuse: Option<usize>,
+    pub backend: Backend,
+}
+
+pub fn bench(o: &BenchOptions) -> Result<()> {
+    let (mut recipe, _) = Recipe::load(o.recipe)?;
+    if o.steps == 0 {
+        bail!("--steps must be at least 1");
     }
-    if let Some(c) = crop {
+    if let Some(c) = o.crop {
         recipe.data.crop = c;
     }
-    let n = batch.unwrap_or(recipe.train.batch);
+    if let Some(r) = o.view_reuse {
+        recipe.data.view_reuse = r;
+    }
+    let n = o.batch.unwrap_or(recipe.train.batch);
     let cfg = model_config(&recipe)?;
-    let set = TrainSet::load(&recipe.data, &recipe.degradation, recipe.seed)?;
-    let mut prior = match (&recipe.prior.path, recipe.prior.is_none()) {
+    let set = Arc::new(TrainSet::load(&recipe.data, &recipe.degradation, recipe.seed)?);
+    let prior = match (&recipe.prior.path, recipe.prior.is_none()) {
         (Some(p), false) => Some(PriorModel::load(p, cfg.refiner.prior_dim, recipe.prior.input_size)?),
         _ => None,
     };
+    let ext = match &recipe.base {
+        BaseSpec::Onnx { path, .. } => Some(OnnxGraph::load(path, Some(ptgrm_model::bundle_format::io::BASE))?),
+        BaseSpec::Builtin => None,
+    };
+    let builtin = matches!(recipe.base, BaseSpec::Builtin);
+    let tc = &recipe.train;
+    let loss = LossConfig { builtin, lambda1: tc.lambda1, charbonnier_eps: tc.charbonnier_eps, grad_clip: tc.grad_clip };
     let params = ptgrm_model::export::init_params(&cfg, recipe.seed).map_err(|e| anyhow!(e))?;
-    let mut store = ParamStore::new(device().autodiff(), recipe.seed, true);
-    store.load_param_map(&params);
-    let mut adam = Adam::default();
-    let dim = cfg.refiner.prior_dim;
-    let (mut t_data, mut t_prior, mut t_step) = (0.0, 0.0, 0.0);
-    let warmup = 2;
-    for step in 0..steps + warmup {
-        let t0 = Instant::now();
-        let b = set.batch(step, n);
-        let t1 = Instant::now();
-        let mut g = Vec::with_capacity(n * dim);
-        for pi in &b.prior_inputs {
-            match (prior.as_mut(), pi) {
-                (Some(p), PriorInput::View(v)) => g.extend(p.compute(v)?),
-                (Some(p), PriorInput::WholeExample(i)) => g.extend(p.compute(&set.examples[*i].degraded.as_ref().unwrap().to_image())?),
-                (None, _) => g.extend(std::iter::repeat_n(0.0, dim)),
-            }
+    let count = |prefix: &str| ptgrm_model::params::count_prefix(&params, prefix);
+    let mut t = trainer(o.backend, &cfg, loss, recipe.seed, &params, None)?;
+
+    let total = o.warmup + o.steps;
+    let feeder = Feeder::start(Arc::clone(&set), prior, ext, (0, total), n, cfg.refiner.prior_dim);
+    let (mut data, mut prior_s, mut base_s, mut step_s) = (0.0, 0.0, 0.0, 0.0);
+    let mut started = Instant::now();
+    for step in 0..total {
+        if step == o.warmup {
+            started = Instant::now();
         }
-        let t2 = Instant::now();
-        let dev = store.device.clone();
-        let s = b.side;
-        let x = Tensor::<4>::from_data(TensorData::new(b.degraded, [n, 3, s, s]), &dev);
-        let y = Tensor::<4>::from_data(TensorData::new(b.clean, [n, 3, s, s]), &dev);
-        let gt = Tensor::<2>::from_data(TensorData::new(g, [n, dim]), &dev);
-        let (base, refined) = forward(&mut store, &cfg, &BT::R4(x), &BT::R2(gt), None);
-        let loss = charbonnier(base.r4(), y.clone(), 1e-3) + charbonnier(refined.r4(), y, 1e-3);
-        let grads = loss.backward();
-        adam.step(&mut store, &grads, 1e-4, 0.0);
-        let _ = loss.into_scalar::<f32>();
-        let t3 = Instant::now();
-        if step >= warmup {
-            t_data += (t1 - t0).as_secs_f64();
-            t_prior += (t2 - t1).as_secs_f64();
-            t_step += (t3 - t2).as_secs_f64();
+        let p = feeder.next()?;
+        let b = p.step_batch();
+        let t0 = Instant::now();
+        let r = t.step(&b, 1e-4);
+        if !r.applied {
+            bail!("loss became {} at bench step {step}", r.loss);
+        }
+        if step >= o.warmup {
+            step_s += t0.elapsed().as_secs_f64();
+            data += p.timing.data_s;
+            prior_s += p.timing.prior_s;
+            base_s += p.timing.base_s;
         }
     }
-    let k = steps as f64;
-    let (d, p, s) = (t_data / k, t_prior / k, t_step / k);
+    let wall = started.elapsed().as_secs_f64();
+    drop(feeder);
+    let k = o.steps as f64;
     println!(
-        "{}: batch {n} of {}x{} crops, F {} + R {} parameters, {} threads",
+        "{}: batch {n} of {}x{} crops, F {} ({}) + R {} parameters, backend {}, view_reuse {}, {} threads",
         recipe.name,
         recipe.data.crop,
         recipe.data.crop,
-        store.count("base."),
-        store.count("refiner."),
+        count("base."),
+        if builtin { "built in" } else { "external, frozen" },
+        count("refiner."),
+        t.backend().name(),
+        recipe.data.view_reuse,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
-    println!("per step: data {:.1} ms, prior {:.1} ms, forward+backward+Adam {:.1} ms", d * 1e3, p * 1e3, s * 1e3);
-    println!("steps/s: serial {:.2}, with fit's prefetch thread ~{:.2}", 1.0 / (d + p + s), 1.0 / s.max(d + p));
+    println!(
+        "per step: producer thread data {:.1} ms, prior {:.1} ms, frozen F {:.1} ms | trainer forward+backward+Adam {:.1} ms",
+        data / k * 1e3,
+        prior_s / k * 1e3,
+        base_s / k * 1e3,
+        step_s / k * 1e3
+    );
+    println!("{} steps in {:.2} s after {} warm-up steps", o.steps, wall, o.warmup);
+    println!("steps/s {:.3}", k / wall);
     Ok(())
 }

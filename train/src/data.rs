@@ -45,6 +45,46 @@ pub struct DataConfig {
     /// learns to repair those instead of F's real errors. 0 = F sees the crop alone.
     #[serde(default)]
     pub base_context: usize,
+    /// Crops taken from each degraded view before it is replaced (1 = every crop gets its own
+    /// view, degradation, prior and F output: the sampler of bundles trained before the pool). With R > 1 a pool of
+    /// `pool_views` views is kept; each view is degraded once, its prior (and a frozen F's
+    /// output) computed once, and R crops with their own positions, flips and turns are cut
+    /// from it while it is in the pool (crate::pool).
+    #[serde(default = "default_view_reuse")]
+    pub view_reuse: usize,
+    /// Views held in the pool (with view_reuse > 1); consecutive crops come from different
+    /// views, so a batch of up to this many crops never repeats one.
+    #[serde(default = "default_pool_views")]
+    pub pool_views: usize,
+}
+
+/// 8 crops per view: the degradation, prior and frozen-F work per crop drop 8x, and data and
+/// prior leave the critical path (docs/training.md: the measurements behind this default).
+fn default_view_reuse() -> usize {
+    8
+}
+fn default_pool_views() -> usize {
+    64
+}
+
+impl DataConfig {
+    /// One clean training folder, no validation, photos at full size (unit tests).
+    #[cfg(test)]
+    pub fn test_config(train: &Path, crop: usize, prior_view: usize, view_reuse: usize) -> DataConfig {
+        DataConfig {
+            train: vec![train.to_path_buf()],
+            train_pairs: vec![],
+            val: vec![],
+            val_pairs: vec![],
+            max_side: 0,
+            crop,
+            prior_view,
+            val_crop: 0,
+            base_context: 0,
+            view_reuse,
+            pool_views: 64,
+        }
+    }
 }
 
 fn default_max_side() -> usize {
@@ -161,6 +201,8 @@ pub struct TrainSet {
     pub prior_view: usize,
     pub context: usize,
     pub seed: u64,
+    pub view_reuse: usize,
+    pub pool_views: usize,
 }
 
 impl TrainSet {
@@ -182,7 +224,22 @@ impl TrainSet {
         if examples.is_empty() {
             bail!("no usable training images in {:?} / {:?}", cfg.train, cfg.train_pairs);
         }
-        Ok(TrainSet { examples, chain: chain.to_vec(), crop: cfg.crop, prior_view: cfg.prior_view.max(cfg.crop), context, seed })
+        if cfg.view_reuse == 0 || cfg.pool_views == 0 {
+            bail!("data.view_reuse and data.pool_views must be at least 1");
+        }
+        if cfg.view_reuse > 1 && examples.iter().any(|e| e.degraded.is_some()) {
+            bail!("data.view_reuse > 1 pools synthetic views; paired training data (train_pairs) needs view_reuse = 1");
+        }
+        Ok(TrainSet {
+            examples,
+            chain: chain.to_vec(),
+            crop: cfg.crop,
+            prior_view: cfg.prior_view.max(cfg.crop),
+            context,
+            seed,
+            view_reuse: cfg.view_reuse,
+            pool_views: cfg.pool_views,
+        })
     }
 
     pub fn describe(&self) -> String {
@@ -221,6 +278,32 @@ impl TrainSet {
         b
     }
 
+    /// A crop position inside a degraded view of `vw` x `vh`: away from the view's border by the
+    /// degradations' reach where possible (blur kernels see real neighbours), and always by
+    /// the external F's context.
+    pub fn pick_crop(&self, rng: &mut Rng, vw: usize, vh: usize) -> (usize, usize) {
+        let (c, k) = (self.crop, self.context);
+        let margin = self.chain.iter().map(|d| d.margin()).max().unwrap_or(0).max(k);
+        let pick = |r: &mut Rng, v: usize| {
+            if v >= c + 2 * margin { margin + r.below(v - c - 2 * margin + 1) } else { k + r.below(v - c - 2 * k + 1) }
+        };
+        let x = pick(rng, vw);
+        (x, pick(rng, vh))
+    }
+
+    /// View `id` of the pool: a photo, a window of it (`prior_view` wide) and one draw of the
+    /// degradation chain, all a pure function of (seed, id). Returns (clean, degraded).
+    pub fn synthetic_view(&self, id: u64) -> (Image, Image) {
+        let mut rng = Rng::derived(self.seed ^ 0x5649_4557_504F_4F4C, id);
+        let ex = &self.examples[rng.below(self.examples.len())];
+        let (w, h) = (ex.clean.width, ex.clean.height);
+        let (vw, vh) = (self.prior_view.min(w), self.prior_view.min(h));
+        let (vx, vy) = (rng.below(w - vw + 1), rng.below(h - vh + 1));
+        let clean = ex.clean.region(vx, vy, vw, vh);
+        let degraded = apply_all(&self.chain, &clean, &mut rng);
+        (clean, degraded)
+    }
+
     /// The crop (and, with context k, the window k pixels wider on each side: the same
     /// flip and turn keep the crop at its centre), its clean target and the prior's input.
     fn draw(&self, rng: &mut Rng) -> (Image, Image, PriorInput, Option<Image>) {
@@ -248,11 +331,7 @@ impl TrainSet {
                 let (vx, vy) = (rng.below(w - vw + 1), rng.below(h - vh + 1));
                 let clean_view = ex.clean.region(vx, vy, vw, vh);
                 let deg_view = apply_all(&self.chain, &clean_view, rng);
-                let margin = self.chain.iter().map(|d| d.margin()).max().unwrap_or(0).max(k);
-                let pick = |r: &mut Rng, v: usize| {
-                    if v >= c + 2 * margin { margin + r.below(v - c - 2 * margin + 1) } else { k + r.below(v - c - 2 * k + 1) }
-                };
-                let (cx, cy) = (pick(rng, vw), pick(rng, vh));
+                let (cx, cy) = self.pick_crop(rng, vw, vh);
                 let context = with_context(&deg_view, cx, cy);
                 (aug(deg_view.crop(cx, cy, c, c)), aug(clean_view.crop(cx, cy, c, c)), PriorInput::View(aug(deg_view)), context)
             }
@@ -307,17 +386,7 @@ mod tests {
     }
 
     fn config(dir: &Path) -> DataConfig {
-        DataConfig {
-            train: vec![dir.to_path_buf()],
-            train_pairs: vec![],
-            val: vec![],
-            val_pairs: vec![],
-            max_side: 0,
-            crop: 16,
-            prior_view: 40,
-            val_crop: 0,
-            base_context: 0,
-        }
+        DataConfig::test_config(dir, 16, 40, 1)
     }
 
     /// The window around each crop: its centre is the crop itself after the flips and turns,

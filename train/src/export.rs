@@ -125,14 +125,23 @@ pub fn export(run_dir: &Path, out: &Path) -> Result<Manifest> {
         provenance: Provenance {
             recipe: Some(run.info.recipe_path.clone()),
             recipe_text: Some(run.recipe_text.clone()),
-            command: Some(format!("{} && train export --run {} --out {}", run.info.command, run_dir.display(), out.display())),
+            command: Some(format!(
+                "{}{} && train export --run {} --out {}",
+                run.info.command,
+                match run.info.extended_steps {
+                    0 => String::new(),
+                    n => format!(" && train fit --out {} --resume --extend-steps {n}", run_dir.display()),
+                },
+                run_dir.display(),
+                out.display()
+            )),
             data,
             steps: ck.state.step,
             wall_time_s: ck.state.wall_time_s,
             metrics,
             third_party,
             note: (ck.state.step < recipe.train.steps)
-                .then(|| format!("exported at step {} of the recipe's {}", ck.state.step, recipe.train.steps)),
+                .then(|| format!("exported at step {} of the schedule's {}", ck.state.step, recipe.train.steps)),
         },
     };
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();

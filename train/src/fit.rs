@@ -1,24 +1,23 @@
 //! `train fit`: the training loop. Batches (with their priors and, for an external F, its
-//! outputs) are prepared on a second thread while the current step runs; every step is a pure
-//! function of (seed, step) and the checkpoint, so a run resumed after kill -9 continues exactly.
+//! outputs) come from the feeder's thread while the current step runs; every step is a pure
+//! function of (seed, step) and the checkpoint, so a run resumed after kill -9 continues exactly,
+//! on this machine or another, on either backend.
 
-use crate::adam::Adam;
-use crate::burn_ops::{ParamStore, BT};
+use crate::backend::{trainer, Backend, LossConfig, OptimizerState, Trainer};
+use crate::burn_ops::ParamStore;
 use crate::checkpoint::{Checkpoint, LoopState};
-use crate::data::{load_validation, Batch, PriorInput, TrainSet};
+use crate::data::{load_validation, TrainSet};
 use crate::evaluate::{prepare, score_all, PreparedVal, Scores};
+use crate::feed::Feeder;
 use crate::metrics_log::MetricsLog;
-use crate::model::{charbonnier, forward};
 use crate::onnx_run::{OnnxGraph, PriorModel};
 use crate::recipe::BaseSpec;
 use crate::run::{device, RunDir};
 use anyhow::{anyhow, bail, Context, Result};
-use burn::tensor::{Tensor, TensorData};
-use ptgrm_model::params::{ParamMap, ParamValue};
-use std::collections::{BTreeMap, HashMap};
+use ptgrm_model::params::ParamMap;
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -28,15 +27,10 @@ pub struct FitOptions<'a> {
     pub resume: bool,
     /// Stop (with a checkpoint) after this many steps in this session; the run can be resumed.
     pub stop_after: Option<u64>,
+    /// Lengthen the run's schedule by this many steps (with --resume; see RunDir::extend).
+    pub extend_steps: Option<u64>,
+    pub backend: Backend,
     pub quiet: bool,
-}
-
-/// A prepared training step: the batch, the priors `[N*D]`, external F's outputs.
-struct Prepared {
-    step: u64,
-    batch: Batch,
-    priors: Vec<f32>,
-    external_base: Option<Vec<f32>>,
 }
 
 pub fn open_prior(run: &RunDir) -> Result<Option<PriorModel>> {
@@ -52,22 +46,6 @@ pub fn open_external_base(run: &RunDir) -> Result<Option<OnnxGraph>> {
         BaseSpec::Onnx { path, .. } => Ok(Some(OnnxGraph::load(path, Some(ptgrm_model::bundle_format::io::BASE))?)),
         BaseSpec::Builtin => Ok(None),
     }
-}
-
-/// The centred `side` x `side` window of each of `planes` square planes of side `from`.
-fn centre_crops(data: &[f32], planes: usize, from: usize, side: usize) -> Vec<f32> {
-    if from == side {
-        return data.to_vec();
-    }
-    let k = (from - side) / 2;
-    let mut out = Vec::with_capacity(planes * side * side);
-    for p in 0..planes {
-        for y in 0..side {
-            let row = (p * from + y + k) * from + k;
-            out.extend_from_slice(&data[row..row + side]);
-        }
-    }
-    out
 }
 
 /// Validation images with priors (and external F outputs) computed once.
@@ -92,36 +70,35 @@ pub fn param_store_from_checkpoint(ck: &Checkpoint, trainable: bool, seed: u64) 
     Ok(store)
 }
 
-fn check_params_match(store: &ParamStore, expected: &ParamMap) -> Result<()> {
+fn check_params_match(found: &ParamMap, expected: &ParamMap) -> Result<()> {
     for (k, v) in expected {
-        match store.shapes.get(k) {
+        match found.get(k).map(|p| &p.shape) {
             Some(s) if *s == v.shape => {}
             Some(s) => bail!("checkpoint parameter {k} has shape {s:?}, the recipe's model needs {:?}", v.shape),
             None => bail!("checkpoint lacks parameter {k} that the recipe's model needs"),
         }
     }
-    if store.shapes.len() != expected.len() {
-        bail!("checkpoint has {} parameters, the recipe's model {}", store.shapes.len(), expected.len());
+    if found.len() != expected.len() {
+        bail!("checkpoint has {} parameters, the recipe's model {}", found.len(), expected.len());
     }
     Ok(())
 }
 
-fn moments(map: &BTreeMap<String, Tensor<1>>) -> ParamMap {
-    map.iter()
-        .map(|(k, t)| {
-            let data = t.to_data().convert::<f32>().try_to_vec::<f32>().expect("float moments");
-            (k.clone(), ParamValue { shape: vec![data.len()], data })
-        })
-        .collect()
-}
-
-fn save(run: &RunDir, store: &ParamStore, adam: &Adam, state: &LoopState) -> Result<()> {
+fn save(run: &RunDir, params: ParamMap, t: &dyn Trainer, state: &LoopState) -> Result<()> {
+    let opt = t.optimizer_state();
     let groups = BTreeMap::from([
-        ("param".to_string(), store.to_param_map()),
-        ("adam_m".to_string(), moments(&adam.m)),
-        ("adam_v".to_string(), moments(&adam.v)),
+        ("param".to_string(), params),
+        ("adam_m".to_string(), opt.m),
+        ("adam_v".to_string(), opt.v),
     ]);
     Checkpoint { state: state.clone(), groups }.write_atomic(&run.checkpoint())
+}
+
+/// An inference store (burn, no autodiff) holding `params`, for validation.
+fn inference_store(params: &ParamMap, seed: u64) -> ParamStore {
+    let mut store = ParamStore::new(device(), seed, false);
+    store.load_param_map(params);
+    store
 }
 
 fn fmt_duration(s: f64) -> String {
@@ -131,15 +108,22 @@ fn fmt_duration(s: f64) -> String {
 
 pub fn fit(opts: &FitOptions) -> Result<()> {
     let run = if opts.resume {
-        let run = RunDir::open(opts.out)?;
+        let mut run = RunDir::open(opts.out)?;
         if let Some(r) = opts.recipe {
             let text = std::fs::read_to_string(r).with_context(|| format!("reading {}", r.display()))?;
             if text != run.recipe_text {
                 bail!("--recipe {} differs from the recipe the run in {} was started with", r.display(), opts.out.display());
             }
         }
+        if let Some(n) = opts.extend_steps {
+            run.extend(n)?;
+            eprintln!("schedule extended by {n} steps to {} (cosine over the new total)", run.recipe.train.steps);
+        }
         run
     } else {
+        if opts.extend_steps.is_some() {
+            bail!("--extend-steps lengthens an existing run: use it with --resume");
+        }
         let r = opts.recipe.ok_or_else(|| anyhow!("--recipe is required to start a run"))?;
         RunDir::create(opts.out, r)?
     };
@@ -147,8 +131,7 @@ pub fn fit(opts: &FitOptions) -> Result<()> {
     let cfg = &run.model;
     let tc = &recipe.train;
     let builtin = matches!(recipe.base, BaseSpec::Builtin);
-    // F trained alone (the baseline the refiner is compared against): loss on F only.
-    let base_alone = builtin && tc.lambda1 == 0.0;
+    let loss = LossConfig { builtin, lambda1: tc.lambda1, charbonnier_eps: tc.charbonnier_eps, grad_clip: tc.grad_clip };
 
     let train_set = Arc::new(TrainSet::load(&recipe.data, &recipe.degradation, recipe.seed)?);
     let val = prepared_validation(&run, None)?;
@@ -158,92 +141,46 @@ pub fn fit(opts: &FitOptions) -> Result<()> {
         ptgrm_model::params::count_prefix(&expected, "refiner."),
     );
     eprintln!(
-        "{}: {} | F {} parameters ({}), R {} parameters | {} validation images",
+        "{}: {} | F {} parameters ({}), R {} parameters | {} validation images | backend {}",
         recipe.name,
         train_set.describe(),
         n_base,
         if builtin { "built in, trained" } else { "external, frozen" },
         n_ref,
-        val.len()
+        val.len(),
+        opts.backend.name()
     );
 
     // Parameters, optimizer and loop state: fresh or from the checkpoint.
-    let mut adam = Adam::default();
-    let (mut store, mut state) = if opts.resume && run.checkpoint().exists() {
+    let (mut trainer, mut state) = if opts.resume && run.checkpoint().exists() {
         let ck = Checkpoint::read(&run.checkpoint())?;
-        let store = param_store_from_checkpoint(&ck, true, recipe.seed)?;
-        check_params_match(&store, &expected)?;
-        let inner = device();
-        for (group, slot) in [("adam_m", &mut adam.m), ("adam_v", &mut adam.v)] {
-            for (k, v) in ck.groups.get(group).into_iter().flatten() {
-                slot.insert(k.clone(), Tensor::from_data(TensorData::new(v.data.clone(), [v.data.len()]), &inner));
-            }
-        }
-        adam.t = ck.state.adam_t;
+        let params = ck.groups.get("param").ok_or_else(|| anyhow!("checkpoint holds no parameters"))?;
+        check_params_match(params, &expected)?;
+        let opt = OptimizerState {
+            t: ck.state.adam_t,
+            m: ck.groups.get("adam_m").cloned().unwrap_or_default(),
+            v: ck.groups.get("adam_v").cloned().unwrap_or_default(),
+        };
         eprintln!("resuming at step {} of {}", ck.state.step, tc.steps);
-        (store, ck.state)
+        (trainer(opts.backend, cfg, loss, recipe.seed, params, Some(&opt))?, ck.state)
     } else {
-        let mut store = ParamStore::new(device().autodiff(), recipe.seed, true);
-        store.load_param_map(&expected);
-        (store, LoopState::default())
+        (trainer(opts.backend, cfg, loss, recipe.seed, &expected, None)?, LoopState::default())
     };
     let mut log = MetricsLog::open(&run.dir, state.step)?;
 
     if state.step >= tc.steps {
-        eprintln!("run already complete ({} steps)", state.step);
+        eprintln!("run already complete ({} steps); lengthen it with --resume --extend-steps N", state.step);
         return Ok(());
     }
 
-    // Producer thread: batches with priors and external F outputs, in step order.
-    let (tx, rx) = sync_channel::<Result<Prepared>>(2);
-    let producer = {
-        let set = Arc::clone(&train_set);
-        let mut prior = open_prior(&run)?;
-        let mut ext = open_external_base(&run)?;
-        let (start, end, n, dim) = (state.step, tc.steps, tc.batch, cfg.refiner.prior_dim);
-        std::thread::spawn(move || {
-            let mut whole_cache: HashMap<usize, Vec<f32>> = HashMap::new();
-            for step in start..end {
-                let made = (|| -> Result<Prepared> {
-                    let batch = set.batch(step, n);
-                    let mut priors = Vec::with_capacity(n * dim);
-                    for pi in &batch.prior_inputs {
-                        match (prior.as_mut(), pi) {
-                            (None, _) => priors.extend(std::iter::repeat_n(0.0, dim)),
-                            (Some(p), PriorInput::View(v)) => priors.extend(p.compute(v)?),
-                            (Some(p), PriorInput::WholeExample(i)) => {
-                                if !whole_cache.contains_key(i) {
-                                    let g = p.compute(&set.examples[*i].degraded.as_ref().expect("paired").to_image())?;
-                                    whole_cache.insert(*i, g);
-                                }
-                                priors.extend_from_slice(&whole_cache[i]);
-                            }
-                        }
-                    }
-                    let external_base = match ext.as_mut() {
-                        Some(f) => {
-                            let (input, side) = if batch.context > 0 {
-                                (&batch.context_degraded, batch.side + 2 * batch.context)
-                            } else {
-                                (&batch.degraded, batch.side)
-                            };
-                            let (shape, out) = f.run([n, 3, side, side], input)?;
-                            if shape != [n, 3, side, side] {
-                                bail!("external base {} returned shape {shape:?} for a batch of {n}x3x{side}x{side}", f.path);
-                            }
-                            Some(centre_crops(&out, n * 3, side, batch.side))
-                        }
-                        None => None,
-                    };
-                    Ok(Prepared { step, batch, priors, external_base })
-                })();
-                let failed = made.is_err();
-                if tx.send(made).is_err() || failed {
-                    return;
-                }
-            }
-        })
-    };
+    let feeder = Feeder::start(
+        Arc::clone(&train_set),
+        open_prior(&run)?,
+        open_external_base(&run)?,
+        (state.step, tc.steps),
+        tc.batch,
+        cfg.refiner.prior_dim,
+    );
 
     let tty = std::io::stderr().is_terminal() && !opts.quiet;
     let session_start = Instant::now();
@@ -256,35 +193,13 @@ pub fn fit(opts: &FitOptions) -> Result<()> {
         _ => "val -".to_string(),
     };
     while state.step < tc.steps {
-        let p = rx.recv().map_err(|_| anyhow!("data thread stopped"))??;
+        let p = feeder.next()?;
         debug_assert_eq!(p.step, state.step);
-        let (n, s) = (p.batch.n, p.batch.side);
-        let dev = store.device.clone();
-        let x = Tensor::<4>::from_data(TensorData::new(p.batch.degraded, [n, 3, s, s]), &dev);
-        let y = Tensor::<4>::from_data(TensorData::new(p.batch.clean, [n, 3, s, s]), &dev);
-        let g = Tensor::<2>::from_data(TensorData::new(p.priors, [n, cfg.refiner.prior_dim]), &dev);
-        let ext = p.external_base.map(|v| BT::R4(Tensor::from_data(TensorData::new(v, [n, 3, s, s]), &dev)));
-        let (loss, loss_base, loss_ref) = if base_alone {
-            // λ1 = 0: R gets no gradient and F none through R, so R's forward is skipped.
-            let mut ops = crate::burn_ops::BurnOps::new(&mut store);
-            let base = ptgrm_model::base::base_forward(&mut ops, cfg.base.as_ref().expect("built-in F"), &BT::R4(x));
-            let lb = charbonnier(base.r4(), y, tc.charbonnier_eps);
-            (lb.clone(), lb.clone(), lb.zeros_like())
-        } else {
-            let (base, refined) = forward(&mut store, cfg, &BT::R4(x), &BT::R2(g), ext);
-            let loss_base = charbonnier(base.r4(), y.clone(), tc.charbonnier_eps);
-            let loss_ref = charbonnier(refined.r4(), y, tc.charbonnier_eps);
-            let loss = if builtin { loss_base.clone() + loss_ref.clone().mul_scalar(tc.lambda1) } else { loss_ref.clone() };
-            (loss, loss_base, loss_ref)
-        };
-        let grads = loss.backward();
-        let values = Tensor::cat(vec![loss.detach(), loss_base.detach(), loss_ref.detach()], 0)
-            .to_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .expect("loss values");
-        let (l, lb, lr_) = (values[0] as f64, values[1] as f64, values[2] as f64);
-        if !l.is_finite() {
+        let batch = p.step_batch();
+        let lr = tc.lr_at(state.step);
+        let r = trainer.step(&batch, lr);
+        let (l, lb, lr_) = (r.loss, r.loss_base, r.loss_refined);
+        if !r.applied {
             bail!(
                 "loss became {l} at step {} (base {lb}, refined {lr_}); stopped without applying it. The last checkpoint \
                  (step {}) is intact: lower train.lr or set train.grad_clip, then resume",
@@ -292,14 +207,13 @@ pub fn fit(opts: &FitOptions) -> Result<()> {
                 Checkpoint::read(&run.checkpoint()).map(|c| c.state.step).unwrap_or(0)
             );
         }
-        let lr = tc.lr_at(state.step);
-        let gnorm = adam.step(&mut store, &grads, lr, tc.grad_clip);
+        let gnorm = r.grad_norm;
         if !gnorm.is_finite() {
             bail!("gradient norm became {gnorm} at step {}; lower train.lr or set train.grad_clip, then resume", state.step + 1);
         }
         state.step += 1;
         session_steps += 1;
-        state.adam_t = adam.t;
+        state.adam_t = trainer.adam_steps();
         let now = Instant::now();
         let dt = now.duration_since(last).as_secs_f64();
         last = now;
@@ -313,8 +227,11 @@ pub fn fit(opts: &FitOptions) -> Result<()> {
 
         let is_last = state.step == tc.steps;
         let stopping = opts.stop_after.is_some_and(|k| session_steps >= k);
-        if state.step % tc.val_every == 0 || is_last {
-            let mut infer = store.inference_copy();
+        let validating = state.step % tc.val_every == 0 || is_last;
+        let checkpointing = state.step % tc.checkpoint_every == 0 || validating || stopping;
+        let params = (validating || checkpointing).then(|| trainer.params());
+        if validating {
+            let mut infer = inference_store(params.as_ref().expect("params taken"), recipe.seed);
             let (_, mean, _) = score_all(&mut infer, cfg, &val, false)?;
             state.metrics = mean.to_map("val_");
             log.val_row(state.step, &mean, state.wall_time_s)?;
@@ -322,8 +239,8 @@ pub fn fit(opts: &FitOptions) -> Result<()> {
                 print_val(state.step, &mean);
             }
         }
-        if state.step % tc.checkpoint_every == 0 || state.step % tc.val_every == 0 || is_last || stopping {
-            save(&run, &store, &adam, &state)?;
+        if checkpointing {
+            save(&run, params.expect("params taken"), trainer.as_ref(), &state)?;
             log.write_plot(state.step)?;
         }
         let eta = (tc.steps - state.step) as f64 / sps;
@@ -344,16 +261,13 @@ pub fn fit(opts: &FitOptions) -> Result<()> {
                 eprintln!();
             }
             eprintln!("stopped after {session_steps} steps at step {} (checkpoint written; continue with --resume)", state.step);
-            drop(rx);
-            let _ = producer.join();
             return Ok(());
         }
     }
     if tty {
         eprintln!();
     }
-    drop(rx);
-    let _ = producer.join();
+    drop(feeder);
     eprintln!(
         "done: {} steps in {} | {}",
         state.step,

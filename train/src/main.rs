@@ -2,6 +2,7 @@
 //! exports ptgrm bundles. See docs/training.md.
 
 use clap::{Parser, Subcommand};
+use ptgrm_train::backend::Backend;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -25,9 +26,23 @@ enum Cmd {
         /// Stop after this many steps in this session (checkpointed; resume later).
         #[arg(long)]
         stop_after: Option<u64>,
+        /// With --resume: lengthen the schedule by N steps (cosine stretched over the new total).
+        #[arg(long, value_name = "N")]
+        extend_steps: Option<u64>,
+        /// Training backend: tch (LibTorch, default) or flex (burn). Checkpoints work with both.
+        #[arg(long, value_name = "NAME")]
+        backend: Option<String>,
         /// Only errors and the final summary.
         #[arg(long)]
         quiet: bool,
+    },
+    /// Copy a run's latest checkpoint, recipe and curve to a directory (e.g. checkpoints/NAME)
+    /// that can be committed and resumed elsewhere with `train fit --out DIR --resume`.
+    Snapshot {
+        #[arg(long)]
+        run: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Write a ptgrm bundle from a run's checkpoint.
     Export {
@@ -50,12 +65,21 @@ enum Cmd {
         #[arg(long)]
         save_images: Option<PathBuf>,
     },
-    /// Time training steps of a recipe (data, prior and optimizer step separately).
+    /// Time training steps of a recipe as `fit` runs them; the last line is `steps/s X`.
     Bench {
         #[arg(long)]
         recipe: PathBuf,
         #[arg(long, default_value_t = 20)]
         steps: u64,
+        /// Uncounted steps first (default: enough to fill the view pool, at least 3).
+        #[arg(long)]
+        warmup: Option<u64>,
+        /// Training backend: tch (default) or flex.
+        #[arg(long, value_name = "NAME")]
+        backend: Option<String>,
+        /// Override the recipe's data.view_reuse.
+        #[arg(long)]
+        view_reuse: Option<usize>,
         /// Override the recipe's batch size.
         #[arg(long)]
         batch: Option<usize>,
@@ -89,22 +113,58 @@ fn grid(out: &std::path::Path, rows: &[String], crop: usize, centre: &str) -> an
     ptgrm_train::grid::grid(&ptgrm_train::grid::GridOptions { rows: &rows, crop, centre, out })
 }
 
+fn backend_named(name: Option<&str>) -> anyhow::Result<Backend> {
+    name.map(Backend::parse).unwrap_or(Ok(Backend::default_for_build()))
+}
+
+fn bench(
+    recipe: &std::path::Path,
+    steps: u64,
+    warmup: Option<u64>,
+    backend: Backend,
+    view_reuse: Option<usize>,
+    batch: Option<usize>,
+    crop: Option<usize>,
+) -> anyhow::Result<()> {
+    // Default warm-up: the steps that first fill the view pool, which fit pays once per session.
+    let warmup = match warmup {
+        Some(w) => w,
+        None => {
+            let (r, _) = ptgrm_train::recipe::Recipe::load(recipe)?;
+            let n = batch.unwrap_or(r.train.batch).max(1);
+            let pooled = view_reuse.unwrap_or(r.data.view_reuse) > 1;
+            if pooled { (r.data.pool_views.div_ceil(n) as u64 + 2).max(3) } else { 3 }
+        }
+    };
+    ptgrm_train::bench::bench(&ptgrm_train::bench::BenchOptions { recipe, steps, warmup, batch, crop, view_reuse, backend })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
-        Cmd::Fit { recipe, out, resume, stop_after, quiet } => ptgrm_train::fit::fit(&ptgrm_train::fit::FitOptions {
-            recipe: recipe.as_deref(),
-            out: &out,
-            resume,
-            stop_after,
-            quiet,
+        Cmd::Fit { recipe, out, resume, stop_after, extend_steps, backend, quiet } => backend_named(backend.as_deref())
+            .and_then(|backend| {
+                ptgrm_train::fit::fit(&ptgrm_train::fit::FitOptions {
+                    recipe: recipe.as_deref(),
+                    out: &out,
+                    resume,
+                    stop_after,
+                    extend_steps,
+                    backend,
+                    quiet,
+                })
+            }),
+        Cmd::Snapshot { run, out } => ptgrm_train::run::snapshot(&run, &out).map(|bytes| {
+            println!("snapshot of {} in {} ({:.1} MB); resume with: train fit --out {} --resume", run.display(), out.display(), bytes as f64 / 1e6, out.display());
         }),
         Cmd::Export { run, out } => ptgrm_train::export::export(&run, &out).map(|m| {
             let n: u64 = m.graphs.iter().map(|(_, g)| g.parameters).sum();
             println!("wrote bundle {} ({} {}, {} trained parameters, step {})", out.display(), m.name, m.task, n, m.provenance.steps);
         }),
         Cmd::Eval { run, full, crop, save_images } => ptgrm_train::eval::eval(&run, full, crop, save_images.as_deref()),
-        Cmd::Bench { recipe, steps, batch, crop } => ptgrm_train::bench::bench(&recipe, steps, batch, crop),
+        Cmd::Bench { recipe, steps, warmup, backend, view_reuse, batch, crop } => backend_named(backend.as_deref()).and_then(|backend| {
+            bench(&recipe, steps, warmup, backend, view_reuse, batch, crop)
+        }),
         Cmd::Grid { out, rows, crop, centre } => grid(&out, &rows, crop, &centre),
     };
     match result {

@@ -8,21 +8,27 @@ use anyhow::{bail, Result};
 use burn::tensor::Tensor;
 use ptgrm_model::export::ModelConfig;
 use ptgrm_model::joint::joint_forward;
+use ptgrm_model::ops::Ops;
 use ptgrm_model::ptgrm::refiner_forward;
 
-/// (base Î, refined Ī) for a degraded batch `[N,3,H,W]` and priors `[N,D]`. `external_base`
-/// is F's output when F is a frozen external network (then `cfg.base` is None).
-pub fn forward(store: &mut ParamStore, cfg: &ModelConfig, degraded: &BT, prior: &BT, external_base: Option<BT>) -> (BT, BT) {
-    let mut ops = BurnOps::new(store);
+/// (base Î, refined Ī) for a degraded batch `[N,3,H,W]` and priors `[N,D]` on any backend of the
+/// op set. `external_base` is F's output when F is a frozen external network (then `cfg.base`
+/// is None).
+pub fn forward_ops<O: Ops>(ops: &mut O, cfg: &ModelConfig, degraded: &O::T, prior: &O::T, external_base: Option<O::T>) -> (O::T, O::T) {
     match (&cfg.base, external_base) {
-        (Some(b), None) => joint_forward(&mut ops, b, &cfg.refiner, degraded, prior),
+        (Some(b), None) => joint_forward(ops, b, &cfg.refiner, degraded, prior),
         (None, Some(base)) => {
-            let refined = refiner_forward(&mut ops, &cfg.refiner, &base, degraded, prior);
+            let refined = refiner_forward(ops, &cfg.refiner, &base, degraded, prior);
             (base, refined)
         }
         (Some(_), Some(_)) => panic!("both a built-in and an external base were given"),
         (None, None) => panic!("no base network: the model has no built-in F and no external output was given"),
     }
+}
+
+/// [`forward_ops`] on burn tensors.
+pub fn forward(store: &mut ParamStore, cfg: &ModelConfig, degraded: &BT, prior: &BT, external_base: Option<BT>) -> (BT, BT) {
+    forward_ops(&mut BurnOps::new(store), cfg, degraded, prior, external_base)
 }
 
 /// Charbonnier loss mean(sqrt((x - y)^2 + eps^2)).

@@ -20,6 +20,16 @@ pub const PLOT_FILE: &str = "plot.png";
 pub struct RunInfo {
     pub recipe_path: String,
     pub command: String,
+    /// Steps added to the recipe's `train.steps` by `train fit --resume --extend-steps N`
+    /// (summed over extensions). The recipe text stays as it was; the schedule is the recipe's
+    /// over the new total, i.e. the run continues as if it had been started with
+    /// `steps = recipe + extended_steps`: warm-up unchanged, cosine stretched to the new end.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub extended_steps: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 pub struct RunDir {
@@ -47,7 +57,20 @@ impl RunDir {
             &std::fs::read_to_string(dir.join(RUN_FILE)).with_context(|| format!("reading {}", dir.join(RUN_FILE).display()))?,
         )?;
         let model = model_config(&recipe)?;
+        let mut recipe = recipe;
+        recipe.train.steps += info.extended_steps;
         Ok(RunDir { dir: dir.to_path_buf(), recipe, recipe_text, info, model })
+    }
+
+    /// Lengthens the schedule by `steps` (recorded in run.json; see [`RunInfo::extended_steps`]).
+    pub fn extend(&mut self, steps: u64) -> Result<()> {
+        if steps == 0 {
+            bail!("--extend-steps must be at least 1");
+        }
+        self.info.extended_steps += steps;
+        self.recipe.train.steps += steps;
+        let path = self.dir.join(RUN_FILE);
+        std::fs::write(&path, serde_json::to_string_pretty(&self.info)?).with_context(|| format!("writing {}", path.display()))
     }
 
     /// Creates a run from a recipe file; refuses a directory that already holds a run.
@@ -62,10 +85,45 @@ impl RunDir {
         let info = RunInfo {
             recipe_path: recipe_path.display().to_string(),
             command: format!("train fit --recipe {} --out {}", recipe_path.display(), dir.display()),
+            extended_steps: 0,
         };
         std::fs::write(dir.join(RUN_FILE), serde_json::to_string_pretty(&info)?)?;
         Ok(RunDir { dir: dir.to_path_buf(), recipe, recipe_text, info, model })
     }
+}
+
+/// Files that make a run resumable anywhere: the recipe it started from, its run record, the
+/// latest checkpoint (parameters, Adam moments, loop state) and the loss curve so far.
+pub const SNAPSHOT_FILES: [&str; 4] = [RECIPE_FILE, RUN_FILE, CHECKPOINT_FILE, METRICS_FILE];
+
+/// Copies a run's resumable state into `to` (e.g. `checkpoints/NAME/` in the repository),
+/// replacing what was there, so the tree holds only the latest checkpoint of each run. The
+/// copy is itself a run directory: `train fit --out <copy> --resume` continues it on any
+/// machine. Returns the bytes written.
+pub fn snapshot(run: &Path, to: &Path) -> Result<u64> {
+    let ck = run.join(CHECKPOINT_FILE);
+    if !ck.exists() {
+        bail!("{} has no checkpoint yet (a run writes one every train.checkpoint_every steps)", run.display());
+    }
+    RunDir::open(run)?;
+    let name = to.file_name().ok_or_else(|| anyhow!("{}: not a directory name", to.display()))?;
+    let tmp = to.with_file_name(format!(".{}.partial", name.to_string_lossy()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp)?;
+    }
+    std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let mut bytes = 0;
+    for f in SNAPSHOT_FILES {
+        let src = run.join(f);
+        if src.exists() {
+            bytes += std::fs::copy(&src, tmp.join(f)).with_context(|| format!("copying {}", src.display()))?;
+        }
+    }
+    if to.exists() {
+        std::fs::remove_dir_all(to).with_context(|| format!("replacing {}", to.display()))?;
+    }
+    std::fs::rename(&tmp, to).with_context(|| format!("moving the snapshot to {}", to.display()))?;
+    Ok(bytes)
 }
 
 /// The model configuration a recipe describes: `[model.base]` / `[model.refiner]` over the

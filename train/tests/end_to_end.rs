@@ -105,7 +105,7 @@ checkpoint_every = 2
 }
 
 fn fit_run(recipe: Option<&Path>, out: &Path, resume: bool, stop_after: Option<u64>) {
-    fit(&FitOptions { recipe, out, resume, stop_after, quiet: true }).unwrap();
+    fit(&FitOptions { recipe, out, resume, stop_after, extend_steps: None, backend: ptgrm_train::backend::Backend::default_for_build(), quiet: true }).unwrap();
 }
 
 fn final_params(run: &Path) -> ptgrm_model::params::ParamMap {
@@ -233,6 +233,87 @@ fn train_resume_export_and_run_in_the_runtime() {
     assert_ne!(output, input, "the engine's output equals its input");
 }
 
+/// (step, loss, lr) of every train row of a run's metrics.csv.
+fn train_curve(run: &Path) -> Vec<(u64, String, String)> {
+    std::fs::read_to_string(run.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| f[1] == "train")
+        .map(|f| (f[0].parse().unwrap(), f[2].to_string(), f[5].to_string()))
+        .collect()
+}
+
+/// The procedure of docs/training.md for long runs: a run stopped mid-way is snapshotted into
+/// the repository (checkpoints/NAME, as committed), the original machine is gone, and the run
+/// resumed from the snapshot on a fresh clone ends on the same loss curve and parameters as the
+/// uninterrupted run. A second snapshot replaces the first.
+#[test]
+fn committed_snapshot_resumes_on_a_fresh_clone_on_the_same_curve() {
+    let fx = fixture();
+    let straight = fx.root.join("straight");
+    fit_run(Some(&fx.recipe), &straight, false, None);
+
+    let run = fx.root.join("machine-a/runs/tiny");
+    fit_run(Some(&fx.recipe), &run, false, Some(7));
+    let committed = fx.root.join("clone/checkpoints/tiny");
+    let bytes = ptgrm_train::run::snapshot(&run, &committed).unwrap();
+    assert!(bytes > 0 && committed.join("checkpoint.bin").exists());
+    fit_run(None, &run, true, Some(4));
+    ptgrm_train::run::snapshot(&run, &committed).unwrap();
+    assert_eq!(ck_final(&committed).state.step, 11, "the second snapshot replaces the first");
+    std::fs::remove_dir_all(fx.root.join("machine-a")).unwrap();
+
+    fit_run(None, &committed, true, None);
+    assert_same_params(&final_params(&straight), &final_params(&committed), "snapshot + resume");
+    assert_eq!(train_curve(&committed), train_curve(&straight));
+
+    // No checkpoint yet: a clear error.
+    let empty = fx.root.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let e = format!("{:#}", ptgrm_train::run::snapshot(&empty, &fx.root.join("x")).unwrap_err());
+    assert!(e.contains("no checkpoint"), "{e}");
+}
+
+/// `--extend-steps N` lengthens a finished run: it continues from its last step to the new
+/// total with the recipe's schedule stretched over it (the documented rule), records the
+/// extension in run.json and in the exported bundle's provenance command, and is refused
+/// without --resume.
+#[test]
+fn extend_steps_lengthens_a_finished_run_with_the_stretched_schedule() {
+    let fx = fixture();
+    let out = fx.root.join("ext");
+    fit_run(Some(&fx.recipe), &out, false, None);
+    let opts = |extend, resume| FitOptions {
+        recipe: None,
+        out: &out,
+        resume,
+        stop_after: None,
+        extend_steps: Some(extend),
+        backend: ptgrm_train::backend::Backend::default_for_build(),
+        quiet: true,
+    };
+    fit(&opts(8, true)).unwrap();
+    assert_eq!(ck_final(&out).state.step, STEPS + 8);
+    let run = RunDir::open(&out).unwrap();
+    assert_eq!(run.recipe.train.steps, STEPS + 8);
+    assert_eq!(run.info.extended_steps, 8);
+    let curve = train_curve(&out);
+    assert_eq!(curve.iter().map(|c| c.0).collect::<Vec<_>>(), (1..=STEPS + 8).collect::<Vec<_>>());
+    // The lr of the steps after the extension follows the schedule over the new total.
+    for (step, _, lr) in &curve[STEPS as usize..] {
+        let want = run.recipe.train.lr_at(step - 1);
+        let got: f64 = lr.parse().unwrap();
+        assert!((got - want).abs() <= 1e-3 * want, "step {step}: lr {got}, schedule says {want}");
+    }
+    let m = ptgrm_train::export::export(&out, &fx.root.join("ext-bundle")).unwrap();
+    assert_eq!(m.provenance.steps, STEPS + 8);
+    assert!(m.provenance.command.as_deref().unwrap().contains("--extend-steps 8"));
+    let e = format!("{:#}", fit(&FitOptions { recipe: Some(&fx.recipe), out: &fx.root.join("new"), ..opts(3, false) }).unwrap_err());
+    assert!(e.contains("--resume"), "{e}");
+}
+
 #[test]
 fn lambda1_zero_trains_f_alone_and_leaves_r_at_its_initial_weights() {
     let fx = fixture();
@@ -261,11 +342,11 @@ fn ck_final(run: &Path) -> Checkpoint {
 fn bad_recipes_and_runs_give_clear_errors() {
     let fx = fixture();
     let out = fx.root.join("r");
-    let missing = fit(&FitOptions { recipe: Some(&fx.root.join("nope.toml")), out: &out, resume: false, stop_after: None, quiet: true });
+    let missing = fit(&FitOptions { recipe: Some(&fx.root.join("nope.toml")), out: &out, resume: false, stop_after: None, extend_steps: None, backend: ptgrm_train::backend::Backend::default_for_build(), quiet: true });
     assert!(format!("{:#}", missing.unwrap_err()).contains("nope.toml"));
     let not_a_run = ptgrm_train::export::export(&fx.root.join("train"), &fx.root.join("b"));
     assert!(format!("{:#}", not_a_run.unwrap_err()).contains("not a run directory"));
     fit_run(Some(&fx.recipe), &out, false, Some(1));
-    let again = fit(&FitOptions { recipe: Some(&fx.recipe), out: &out, resume: false, stop_after: None, quiet: true });
+    let again = fit(&FitOptions { recipe: Some(&fx.recipe), out: &out, resume: false, stop_after: None, extend_steps: None, backend: ptgrm_train::backend::Backend::default_for_build(), quiet: true });
     assert!(format!("{:#}", again.unwrap_err()).contains("--resume"));
 }

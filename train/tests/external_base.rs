@@ -77,7 +77,7 @@ val_every = 3
     );
     std::fs::write(root.join("r.toml"), recipe).unwrap();
     let run = root.join("run");
-    fit(&FitOptions { recipe: Some(&root.join("r.toml")), out: &run, resume: false, stop_after: None, quiet: true }).unwrap();
+    fit(&FitOptions { recipe: Some(&root.join("r.toml")), out: &run, resume: false, stop_after: None, extend_steps: None, backend: ptgrm_train::backend::Backend::default_for_build(), quiet: true }).unwrap();
     let ck = Checkpoint::read(&run.join("checkpoint.bin")).unwrap();
     assert_eq!(ck.state.step, 6);
     assert!(ck.groups["param"].keys().all(|k| k.starts_with("refiner.")), "only R has trainable parameters");
@@ -99,4 +99,29 @@ val_every = 3
         .process(&FrameRef::new(layout.clone(), &[&input]).unwrap(), &mut FrameMut::new(layout, vec![&mut output[..]]).unwrap())
         .unwrap();
     assert_ne!(output, input);
+
+    // `train bench` times external-F recipes on both backends, the way fit runs them; its last
+    // line is exactly `steps/s <number>` (scripts read it). A wrong backend is named.
+    let backends: &[&str] = if cfg!(feature = "tch") { &["tch", "flex"] } else { &["flex"] };
+    for backend in backends {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_train"))
+            .args(["bench", "--steps", "2", "--warmup", "1", "--backend", backend, "--recipe"])
+            .arg(root.join("r.toml"))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "bench {backend}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("external, frozen") && stdout.contains(&format!("backend {backend}")), "{stdout}");
+        let last = stdout.lines().last().unwrap();
+        let rate: f64 = last.strip_prefix("steps/s ").unwrap_or_else(|| panic!("last line {last:?}")).parse().unwrap();
+        assert!(rate > 0.0 && rate.is_finite(), "{last}");
+    }
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_train"))
+        .args(["bench", "--backend", "cuda-magic", "--recipe"])
+        .arg(root.join("r.toml"))
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("cuda-magic") && err.contains("tch, flex"), "{err}");
 }

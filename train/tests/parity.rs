@@ -1,6 +1,6 @@
-//! Parity: the burn backend (training) and ONNX Runtime on the exported graph (inference) give
-//! the same outputs for the same parameters, at two odd sizes, for the full model, the refiner
-//! alone and every ablation switch.
+//! Parity: both training backends (burn `flex`, and LibTorch through tch) and ONNX Runtime on
+//! the exported graph (inference) give the same outputs for the same parameters, at two odd
+//! sizes, for the full model, the live fused design, the refiner alone and every ablation switch.
 
 mod common;
 
@@ -42,6 +42,33 @@ fn burn_outputs(cfg: &ModelConfig, seed: u64, x: &[f32], g: &[f32], n: usize, h:
     (b.to_vec(), r.to_vec())
 }
 
+/// The same forward on the LibTorch backend (parameters from the same deterministic init).
+#[cfg(feature = "tch")]
+#[allow(clippy::too_many_arguments)]
+fn tch_outputs(cfg: &ModelConfig, seed: u64, x: &[f32], g: &[f32], n: usize, h: usize, w: usize, ext: Option<&[f32]>) -> (Vec<f32>, Vec<f32>) {
+    use ptgrm_train::tch_ops::{tensor, values, TchOps, TchStore, TT};
+    let mut store = TchStore::new(seed, false);
+    let mut ops = TchOps { store: &mut store };
+    let xt = TT(tensor(&[n, 3, h, w], x));
+    let gt = TT(tensor(&[n, cfg.refiner.prior_dim], g));
+    let et = ext.map(|e| TT(tensor(&[n, 3, h, w], e)));
+    let (b, r) = ptgrm_train::model::forward_ops(&mut ops, cfg, &xt, &gt, et);
+    (values(&b.0), values(&r.0))
+}
+
+/// Asserts the tch backend's outputs equal ONNX Runtime's (no-op without the tch feature).
+#[allow(unused_variables, clippy::too_many_arguments)]
+fn assert_tch_matches(cfg: &ModelConfig, seed: u64, x: &[f32], g: &[f32], n: usize, h: usize, w: usize, ext: Option<&[f32]>, ort: (&[f32], Option<&[f32]>), what: &str) {
+    #[cfg(feature = "tch")]
+    {
+        let (tb, tr) = tch_outputs(cfg, seed, x, g, n, h, w, ext);
+        let dr = max_abs_diff(&tr, ort.0);
+        let db = ort.1.map(|b| max_abs_diff(&tb, b)).unwrap_or(0.0);
+        eprintln!("tch {what} {n}x3x{h}x{w}: refined max diff {dr:.2e}, base {db:.2e}");
+        assert!(dr <= TOL && db <= TOL, "tch {what} {n}x3x{h}x{w}: refined {dr}, base {db}");
+    }
+}
+
 fn assert_merged_parity(cfg: &ModelConfig, seed: u64) {
     let graph = merged_graph(cfg.base.as_ref().unwrap(), &cfg.refiner, ParamSource::Seeded(seed)).unwrap();
     let mut s = session(&graph.bytes);
@@ -53,6 +80,7 @@ fn assert_merged_parity(cfg: &ModelConfig, seed: u64) {
         let (dr, db) = (max_abs_diff(&br, &out[0]), max_abs_diff(&bb, &out[1]));
         eprintln!("{n}x3x{h}x{w}: refined max diff {dr:.2e}, base {db:.2e}");
         assert!(dr <= TOL && db <= TOL, "{n}x3x{h}x{w}: refined {dr}, base {db}");
+        assert_tch_matches(cfg, seed, &x, &g, n, h, w, None, (&out[0], Some(&out[1])), "merged");
         // Outputs must depend on the input (not a constant graph).
         assert!(max_abs_diff(&br, &x) > 1e-3);
     }
@@ -101,6 +129,7 @@ fn refiner_and_every_ablation_match_onnx_runtime() {
             );
             let d = max_abs_diff(&br, &out[0]);
             assert!(d <= TOL, "ablation {name} at {n}x3x{h}x{w}: max diff {d}");
+            assert_tch_matches(&cfg, seed, &x, &g, n, h, w, Some(&restored), (&out[0], None), name);
         }
     }
 }
