@@ -57,6 +57,16 @@ pub fn bench(o: &BenchOptions) -> Result<()> {
     let count = |prefix: &str| ptgrm_model::params::count_prefix(&params, prefix);
     let mut t = trainer(o.backend, &cfg, loss, recipe.seed, &params, None)?;
 
+    // Pool refreshes are spread evenly over each window of `pool_views` crops, not within it:
+    // a shorter measurement can miss (or catch only) view rebuilds.
+    if recipe.data.view_reuse > 1 && (o.steps as usize) * n < recipe.data.pool_views {
+        eprintln!(
+            "note: {} measured crops are fewer than data.pool_views = {}; producer times are not the steady state's (use --steps {} or more)",
+            o.steps as usize * n,
+            recipe.data.pool_views,
+            recipe.data.pool_views.div_ceil(n)
+        );
+    }
     let total = o.warmup + o.steps;
     let feeder = Feeder::start(Arc::clone(&set), prior, ext, (0, total), n, cfg.refiner.prior_dim);
     let (mut data, mut prior_s, mut base_s, mut step_s) = (0.0, 0.0, 0.0, 0.0);
