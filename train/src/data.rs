@@ -46,10 +46,12 @@ pub struct DataConfig {
     #[serde(default)]
     pub base_context: usize,
     /// Crops taken from each degraded view before it is replaced (1 = every crop gets its own
-    /// view, degradation, prior and F output: the sampler of bundles trained before the pool). With R > 1 a pool of
-    /// `pool_views` views is kept; each view is degraded once, its prior (and a frozen F's
-    /// output) computed once, and R crops with their own positions, flips and turns are cut
-    /// from it while it is in the pool (crate::pool).
+    /// view, degradation, prior and F output: the sampler of bundles trained before the pool).
+    /// With R > 1 a pool of `pool_views` views is kept; each view is degraded once, its prior
+    /// (and a frozen F's output) computed once, and R crops with their own positions, flips and
+    /// turns are cut from it while it is in the pool (crate::pool). 0 (the default) = automatic,
+    /// resolved by the recipe: 8 with a built-in F, 32 with a frozen external F (a whole-view
+    /// FFDNet call costs what 16 crops of 64 px do; docs/training.md has the measurements).
     #[serde(default = "default_view_reuse")]
     pub view_reuse: usize,
     /// Views held in the pool (with view_reuse > 1); consecutive crops come from different
@@ -58,10 +60,16 @@ pub struct DataConfig {
     pub pool_views: usize,
 }
 
-/// 8 crops per view: the degradation, prior and frozen-F work per crop drop 8x, and data and
-/// prior leave the critical path (docs/training.md: the measurements behind this default).
+/// Automatic (see `view_reuse`); `Recipe::parse` replaces it with 8 or 32.
 fn default_view_reuse() -> usize {
-    8
+    0
+}
+
+/// `view_reuse = 0` (automatic) for a recipe whose F is built in (`external_base` false) or a
+/// frozen external network: 8 crops per view take data and prior off the step's critical path;
+/// an external F costs a whole-view call per view and needs 32.
+pub fn automatic_view_reuse(external_base: bool) -> usize {
+    if external_base { 32 } else { 8 }
 }
 fn default_pool_views() -> usize {
     64
@@ -225,7 +233,7 @@ impl TrainSet {
             bail!("no usable training images in {:?} / {:?}", cfg.train, cfg.train_pairs);
         }
         if cfg.view_reuse == 0 || cfg.pool_views == 0 {
-            bail!("data.view_reuse and data.pool_views must be at least 1");
+            bail!("data.view_reuse and data.pool_views must be at least 1 (view_reuse 0 is resolved by the recipe)");
         }
         if cfg.view_reuse > 1 && examples.iter().any(|e| e.degraded.is_some()) {
             bail!("data.view_reuse > 1 pools synthetic views; paired training data (train_pairs) needs view_reuse = 1");

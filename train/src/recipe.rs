@@ -138,8 +138,11 @@ impl TrainConfig {
 
 impl Recipe {
     pub fn parse(text: &str, origin: &str) -> Result<Recipe> {
-        let r: Recipe = toml::from_str(text).with_context(|| format!("recipe {origin}"))?;
+        let mut r: Recipe = toml::from_str(text).with_context(|| format!("recipe {origin}"))?;
         r.validate().with_context(|| format!("recipe {origin}"))?;
+        if r.data.view_reuse == 0 {
+            r.data.view_reuse = crate::data::automatic_view_reuse(matches!(r.base, BaseSpec::Onnx { .. }));
+        }
         Ok(r)
     }
 
@@ -219,6 +222,19 @@ val_every = 50
             }
             d => panic!("{d:?}"),
         }
+    }
+
+    /// The view pool's reuse is automatic unless set: 8 crops per view with a built-in F, 32
+    /// with a frozen external F (whose whole-view call dominates the producer); an explicit value,
+    /// 1 (the original sampler) included, is kept.
+    #[test]
+    fn view_reuse_defaults_by_base_kind_and_explicit_values_win() {
+        assert_eq!(Recipe::parse(MINIMAL, "t").unwrap().data.view_reuse, 8);
+        let external = MINIMAL.replace("[base]\nkind = \"builtin\"", "[base]\nkind = \"onnx\"\npath = \"f.onnx\"");
+        assert_ne!(external, MINIMAL);
+        assert_eq!(Recipe::parse(&external, "t").unwrap().data.view_reuse, 32);
+        let explicit = MINIMAL.replace("[data]", "[data]\nview_reuse = 1");
+        assert_eq!(Recipe::parse(&explicit, "t").unwrap().data.view_reuse, 1);
     }
 
     #[test]
