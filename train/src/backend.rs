@@ -60,6 +60,17 @@ pub struct LossConfig {
 }
 
 impl LossConfig {
+    /// The recipe's loss: Eq. 8 with its λ1 and Charbonnier ε, its gradient clip.
+    pub fn of(recipe: &crate::recipe::Recipe) -> LossConfig {
+        let t = &recipe.train;
+        LossConfig {
+            builtin: matches!(recipe.base, crate::recipe::BaseSpec::Builtin),
+            lambda1: t.lambda1,
+            charbonnier_eps: t.charbonnier_eps,
+            grad_clip: t.grad_clip,
+        }
+    }
+
     pub fn base_alone(&self) -> bool {
         self.builtin && self.lambda1 == 0.0
     }

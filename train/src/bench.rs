@@ -9,8 +9,8 @@
 use crate::backend::{trainer, Backend, LossConfig};
 use crate::data::TrainSet;
 use crate::feed::Feeder;
-use crate::onnx_run::{OnnxGraph, PriorModel};
-use crate::recipe::{BaseSpec, Recipe};
+use crate::fit::{open_external_base, open_prior};
+use crate::recipe::Recipe;
 use crate::run::model_config;
 use anyhow::{anyhow, bail, Result};
 use std::path::Path;
@@ -20,7 +20,8 @@ use std::time::Instant;
 pub struct BenchOptions<'a> {
     pub recipe: &'a Path,
     pub steps: u64,
-    pub warmup: u64,
+    /// Uncounted steps first (None: enough to fill the view pool, at least 3).
+    pub warmup: Option<u64>,
     pub batch: Option<usize>,
     pub crop: Option<usize>,
     /// Override the recipe's data.view_reuse.
@@ -42,17 +43,12 @@ pub fn bench(o: &BenchOptions) -> Result<()> {
     let n = o.batch.unwrap_or(recipe.train.batch);
     let cfg = model_config(&recipe)?;
     let set = Arc::new(TrainSet::load(&recipe.data, &recipe.degradation, recipe.seed)?);
-    let prior = match (&recipe.prior.path, recipe.prior.is_none()) {
-        (Some(p), false) => Some(PriorModel::load(p, cfg.refiner.prior_dim, recipe.prior.input_size)?),
-        _ => None,
-    };
-    let ext = match &recipe.base {
-        BaseSpec::Onnx { path, .. } => Some(OnnxGraph::load(path, Some(ptgrm_model::bundle_format::io::BASE))?),
-        BaseSpec::Builtin => None,
-    };
-    let builtin = matches!(recipe.base, BaseSpec::Builtin);
-    let tc = &recipe.train;
-    let loss = LossConfig { builtin, lambda1: tc.lambda1, charbonnier_eps: tc.charbonnier_eps, grad_clip: tc.grad_clip };
+    let prior = open_prior(&recipe, cfg.refiner.prior_dim)?;
+    let ext = open_external_base(&recipe)?;
+    let loss = LossConfig::of(&recipe);
+    let builtin = loss.builtin;
+    // Default warm-up: the steps that first fill the view pool, which fit pays once per session.
+    let warmup = o.warmup.unwrap_or(if recipe.data.view_reuse > 1 { (recipe.data.pool_views.div_ceil(n) as u64 + 2).max(3) } else { 3 });
     let params = ptgrm_model::export::init_params(&cfg, recipe.seed).map_err(|e| anyhow!(e))?;
     let count = |prefix: &str| ptgrm_model::params::count_prefix(&params, prefix);
     let mut t = trainer(o.backend, &cfg, loss, recipe.seed, &params, None)?;
@@ -67,12 +63,12 @@ pub fn bench(o: &BenchOptions) -> Result<()> {
             recipe.data.pool_views.div_ceil(n)
         );
     }
-    let total = o.warmup + o.steps;
+    let total = warmup + o.steps;
     let feeder = Feeder::start(Arc::clone(&set), prior, ext, (0, total), n, cfg.refiner.prior_dim);
     let (mut data, mut prior_s, mut base_s, mut step_s) = (0.0, 0.0, 0.0, 0.0);
     let mut started = Instant::now();
     for step in 0..total {
-        if step == o.warmup {
+        if step == warmup {
             started = Instant::now();
         }
         let p = feeder.next()?;
@@ -82,7 +78,7 @@ pub fn bench(o: &BenchOptions) -> Result<()> {
         if !r.applied {
             bail!("loss became {} at bench step {step}", r.loss);
         }
-        if step >= o.warmup {
+        if step >= warmup {
             step_s += t0.elapsed().as_secs_f64();
             data += p.timing.data_s;
             prior_s += p.timing.prior_s;
@@ -111,7 +107,7 @@ pub fn bench(o: &BenchOptions) -> Result<()> {
         base_s / k * 1e3,
         step_s / k * 1e3
     );
-    println!("{} steps in {:.2} s after {} warm-up steps", o.steps, wall, o.warmup);
+    println!("{} steps in {:.2} s after {} warm-up steps", o.steps, wall, warmup);
     println!("steps/s {:.3}", k / wall);
     Ok(())
 }

@@ -11,7 +11,7 @@ use crate::evaluate::{prepare, score_all, PreparedVal, Scores};
 use crate::feed::Feeder;
 use crate::metrics_log::MetricsLog;
 use crate::onnx_run::{OnnxGraph, PriorModel};
-use crate::recipe::BaseSpec;
+use crate::recipe::{BaseSpec, Recipe};
 use crate::run::{device, RunDir};
 use anyhow::{anyhow, bail, Context, Result};
 use ptgrm_model::params::ParamMap;
@@ -33,16 +33,18 @@ pub struct FitOptions<'a> {
     pub quiet: bool,
 }
 
-pub fn open_prior(run: &RunDir) -> Result<Option<PriorModel>> {
-    let p = &run.recipe.prior;
+/// The recipe's prior graph G (None for `kind = "none"`), giving vectors of length `dim`.
+pub fn open_prior(recipe: &Recipe, dim: usize) -> Result<Option<PriorModel>> {
+    let p = &recipe.prior;
     match &p.path {
-        Some(path) if !p.is_none() => Ok(Some(PriorModel::load(path, run.model.refiner.prior_dim, p.input_size)?)),
+        Some(path) if !p.is_none() => Ok(Some(PriorModel::load(path, dim, p.input_size)?)),
         _ => Ok(None),
     }
 }
 
-pub fn open_external_base(run: &RunDir) -> Result<Option<OnnxGraph>> {
-    match &run.recipe.base {
+/// The recipe's frozen external F, if its base is an ONNX graph.
+pub fn open_external_base(recipe: &Recipe) -> Result<Option<OnnxGraph>> {
+    match &recipe.base {
         BaseSpec::Onnx { path, .. } => Ok(Some(OnnxGraph::load(path, Some(ptgrm_model::bundle_format::io::BASE))?)),
         BaseSpec::Builtin => Ok(None),
     }
@@ -58,8 +60,8 @@ pub fn prepared_validation(run: &RunDir, val_crop: Option<usize>) -> Result<Vec<
     if images.is_empty() {
         bail!("no usable validation images in {:?} / {:?}", data.val, data.val_pairs);
     }
-    let mut prior = open_prior(run)?;
-    let mut ext = open_external_base(run)?;
+    let mut prior = open_prior(&run.recipe, run.model.refiner.prior_dim)?;
+    let mut ext = open_external_base(&run.recipe)?;
     prepare(images, prior.as_mut(), run.model.refiner.prior_dim, ext.as_mut(), run.model.pad_multiple())
 }
 
@@ -131,7 +133,7 @@ pub fn fit(opts: &FitOptions) -> Result<()> {
     let cfg = &run.model;
     let tc = &recipe.train;
     let builtin = matches!(recipe.base, BaseSpec::Builtin);
-    let loss = LossConfig { builtin, lambda1: tc.lambda1, charbonnier_eps: tc.charbonnier_eps, grad_clip: tc.grad_clip };
+    let loss = LossConfig::of(recipe);
 
     let train_set = Arc::new(TrainSet::load(&recipe.data, &recipe.degradation, recipe.seed)?);
     let val = prepared_validation(&run, None)?;
@@ -175,8 +177,8 @@ pub fn fit(opts: &FitOptions) -> Result<()> {
 
     let feeder = Feeder::start(
         Arc::clone(&train_set),
-        open_prior(&run)?,
-        open_external_base(&run)?,
+        open_prior(recipe, cfg.refiner.prior_dim)?,
+        open_external_base(recipe)?,
         (state.step, tc.steps),
         tc.batch,
         cfg.refiner.prior_dim,

@@ -117,28 +117,6 @@ fn backend_named(name: Option<&str>) -> anyhow::Result<Backend> {
     name.map(Backend::parse).unwrap_or(Ok(Backend::default_for_build()))
 }
 
-fn bench(
-    recipe: &std::path::Path,
-    steps: u64,
-    warmup: Option<u64>,
-    backend: Backend,
-    view_reuse: Option<usize>,
-    batch: Option<usize>,
-    crop: Option<usize>,
-) -> anyhow::Result<()> {
-    // Default warm-up: the steps that first fill the view pool, which fit pays once per session.
-    let warmup = match warmup {
-        Some(w) => w,
-        None => {
-            let (r, _) = ptgrm_train::recipe::Recipe::load(recipe)?;
-            let n = batch.unwrap_or(r.train.batch).max(1);
-            let pooled = view_reuse.unwrap_or(r.data.view_reuse) > 1;
-            if pooled { (r.data.pool_views.div_ceil(n) as u64 + 2).max(3) } else { 3 }
-        }
-    };
-    ptgrm_train::bench::bench(&ptgrm_train::bench::BenchOptions { recipe, steps, warmup, batch, crop, view_reuse, backend })
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
@@ -163,7 +141,7 @@ fn main() -> ExitCode {
         }),
         Cmd::Eval { run, full, crop, save_images } => ptgrm_train::eval::eval(&run, full, crop, save_images.as_deref()),
         Cmd::Bench { recipe, steps, warmup, backend, view_reuse, batch, crop } => backend_named(backend.as_deref()).and_then(|backend| {
-            bench(&recipe, steps, warmup, backend, view_reuse, batch, crop)
+            ptgrm_train::bench::bench(&ptgrm_train::bench::BenchOptions { recipe: &recipe, steps, warmup, batch, crop, view_reuse, backend })
         }),
         Cmd::Grid { out, rows, crop, centre } => grid(&out, &rows, crop, &centre),
     };
