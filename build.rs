@@ -1,14 +1,7 @@
-//! Build script of the core crate.
+//! Build script of the runtime crate.
 
 fn main() {
-    set_soname();
     record_default_paths();
-}
-
-/// libptgrm.so carries a versioned soname so C programs link against the ABI major version.
-fn set_soname() {
-    let major = std::env::var("CARGO_PKG_VERSION_MAJOR").unwrap_or_else(|_| "0".into());
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libptgrm.so.{major}");
 }
 
 /// Bakes in where scripts/setup.sh put ONNX Runtime (.deps/ort.path) and where the repository's

@@ -9,7 +9,7 @@
 #   --libdir DIR         library directory (default PREFIX/lib); ptgrm.pc goes to LIBDIR/pkgconfig
 #   --destdir DIR        stage under DIR (packaging); paths inside ptgrm.pc stay PREFIX-based
 #   --debug              install the debug build instead of the release build
-#   --no-build           install what is already built (cargo build [--release] -p ptgrm --lib)
+#   --no-build           install what is already built (cargo build [--release] -p ptgrm-capi)
 #   --with-onnxruntime   also copy the ONNX Runtime library that scripts/setup.sh recorded
 #                        (.deps/ort.path) into LIBDIR, so it is found without the source tree
 set -eu
@@ -39,16 +39,16 @@ includedir=$prefix/include
 
 cd "$root"
 if [ "$build" = 1 ]; then
-    if [ "$profile" = release ]; then cargo build --release -p ptgrm --lib; else cargo build -p ptgrm --lib; fi
+    if [ "$profile" = release ]; then cargo build --release -p ptgrm-capi; else cargo build -p ptgrm-capi; fi
 fi
 target=${CARGO_TARGET_DIR:-$root/target}/$profile
 for f in libptgrm.so libptgrm.a; do
     [ -f "$target/$f" ] || { echo "install.sh: $target/$f is missing; build it first or drop --no-build" >&2; exit 1; }
 done
 
-version=$(cargo pkgid -p ptgrm | sed 's/.*[#@]//')
+version=$(cargo pkgid -p ptgrm-capi | sed 's/.*[#@]//')
 soname=$(readelf -d "$target/libptgrm.so" | sed -n 's/.*Library soname: \[\(.*\)\].*/\1/p')
-[ -n "$soname" ] || { echo "install.sh: $target/libptgrm.so has no soname (is build.rs set_soname gone?)" >&2; exit 1; }
+[ -n "$soname" ] || { echo "install.sh: $target/libptgrm.so has no soname (is capi/build.rs gone?)" >&2; exit 1; }
 # Native libraries a program linking libptgrm.a statically also needs (Rust std's dependencies).
 native_static_libs="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"
 

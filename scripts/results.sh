@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=out/results
 mkdir -p "$OUT"
-cargo build -q --release -p ptgrm --bins
+cargo build -q --release -p ptgrm-cli
 CARGO_TARGET_DIR=${TRAIN_TARGET_DIR:-target} cargo build -q --release -p ptgrm-train
 TRAIN=${TRAIN_TARGET_DIR:-target}/release/train
 PTGRM=target/release/ptgrm

@@ -1,9 +1,9 @@
-//! Loading a model bundle (format: crates/ptgrm-model/src/bundle_format.rs, docs/model-format.md):
+//! Loading a model bundle (format: the ptgrm-bundle crate, docs/model-format.md):
 //! manifest checks, sha256-verified graph bytes, and the graph-vs-manifest I/O check.
 
 use crate::error::{Error, Result};
 use ort::session::Session;
-use ptgrm_model::bundle_format::{GraphFile, Manifest, io};
+use ptgrm_bundle::{GraphFile, Manifest, io};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +80,7 @@ impl Bundle {
 /// Cheap structural check so a corrupt file is reported as a model error, not as a provider
 /// failure on every provider in turn.
 fn check_onnx(bytes: &[u8]) -> std::result::Result<(), String> {
-    ptgrm_model::onnx_check::check_model_bytes(bytes)
+    ptgrm_bundle::onnx_check::check_model_bytes(bytes)
 }
 
 /// Checks that the session's graph has exactly the inputs and outputs the manifest declares.
@@ -112,5 +112,5 @@ pub fn default_model_dir() -> Option<PathBuf> {
     }
     dirs.push(PathBuf::from("/usr/local/share/ptgrm/models/lowlight"));
     dirs.push(PathBuf::from("/usr/share/ptgrm/models/lowlight"));
-    dirs.into_iter().find(|d| d.join(ptgrm_model::bundle_format::MANIFEST_FILE).is_file())
+    dirs.into_iter().find(|d| d.join(ptgrm_bundle::MANIFEST_FILE).is_file())
 }

@@ -12,7 +12,7 @@ use crate::providers::{Provider, ProviderRequest, ProviderSettings, build_sessio
 use crate::tiling::{accumulate, add_weights, fill_window, spans};
 use ort::session::Session;
 use ort::value::TensorRef;
-use ptgrm_model::bundle_format::{Manifest, io};
+use ptgrm_bundle::{Manifest, io};
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug)]

@@ -47,8 +47,8 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-impl From<ptgrm_model::bundle_format::FormatError> for Error {
-    fn from(e: ptgrm_model::bundle_format::FormatError) -> Self {
+impl From<ptgrm_bundle::FormatError> for Error {
+    fn from(e: ptgrm_bundle::FormatError) -> Self {
         Error::model(e.to_string())
     }
 }

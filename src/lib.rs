@@ -1,11 +1,11 @@
 //! ptgrm: prior-guided image restoration (PTG-RM, CVPR 2024) on ONNX Runtime.
 //!
 //! Data flows one way: [`bundle`] (manifest + ONNX graphs) -> [`engine`] (sessions, providers,
-//! prior schedule) -> [`frame`] I/O (formats, strides, padding, tiles) -> thin front ends
-//! (the `ptgrm` CLI, the C ABI in [`capi`], the GStreamer element in plugins/).
+//! prior schedule) -> [`frame`] I/O (formats, strides, padding, tiles) -> thin front ends in
+//! their own packages (the `ptgrm` CLI in cli/, the C library in capi/, the GStreamer element in
+//! plugins/). The bundle format itself is the `ptgrm-bundle` crate, shared with the trainer.
 
 pub mod bundle;
-pub mod capi;
 pub mod engine;
 pub mod error;
 pub mod frame;
@@ -18,7 +18,7 @@ pub mod tiling;
 pub use engine::{Engine, EngineOptions};
 pub use error::{Error, ErrorKind, Result};
 pub use frame::{FrameLayout, FrameMut, FrameRef, PixelFormat, YuvColor, YuvMatrix};
-pub use ptgrm_model::bundle_format::Manifest;
+pub use ptgrm_bundle::Manifest;
 pub use providers::{Provider, ProviderRequest};
 
 /// Library version (also the C ABI's `ptgrm_version`).

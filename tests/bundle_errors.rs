@@ -1,7 +1,7 @@
 //! Every way a bundle can be broken gives a model error that names the problem.
 
 use ptgrm::{Engine, EngineOptions, ErrorKind, ProviderRequest};
-use ptgrm_model::bundle_format::{MANIFEST_FILE, Manifest};
+use ptgrm_bundle::{MANIFEST_FILE, Manifest};
 use ptgrm_model::test_bundle::{TestBundleOptions, write_test_bundle};
 use std::path::{Path, PathBuf};
 
@@ -27,7 +27,7 @@ fn edit_manifest(dir: &Path, f: impl FnOnce(&mut serde_json::Value)) {
 /// Replaces a graph file and fixes its sha256 so the content check, not the hash, must catch it.
 fn replace_graph(dir: &Path, file: &str, bytes: &[u8]) {
     std::fs::write(dir.join(file), bytes).unwrap();
-    let sha = ptgrm_model::bundle_format::sha256_hex(bytes);
+    let sha = ptgrm_bundle::sha256_hex(bytes);
     edit_manifest(dir, |v| {
         for role in ["prior", "base", "refiner", "merged"] {
             if v["graphs"][role]["file"] == file {

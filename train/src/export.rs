@@ -7,7 +7,7 @@ use crate::onnx_run::OnnxGraph;
 use crate::recipe::BaseSpec;
 use crate::run::RunDir;
 use anyhow::{anyhow, bail, Context, Result};
-use ptgrm_model::bundle_format::{io, write_bundle, GraphFile, Graphs, Manifest, PriorSpec, Provenance, FORMAT_NAME, FORMAT_VERSION};
+use ptgrm_bundle::{io, write_bundle, GraphFile, Graphs, Manifest, PriorSpec, Provenance, FORMAT_NAME, FORMAT_VERSION};
 use ptgrm_model::export::{merged_graph, refiner_graph};
 use ptgrm_model::onnx_builder::ParamSource;
 use ptgrm_model::params::count_prefix;
@@ -45,14 +45,14 @@ pub fn describe_folder(dir: &Path) -> String {
     entries.sort();
     let mut listing = String::new();
     for p in &entries {
-        let digest = std::fs::read(p).map(|b| ptgrm_model::bundle_format::sha256_hex(&b)).unwrap_or_default();
+        let digest = std::fs::read(p).map(|b| ptgrm_bundle::sha256_hex(&b)).unwrap_or_default();
         listing.push_str(&format!("{} {}\n", digest, p.file_name().unwrap().to_string_lossy()));
     }
     format!(
         "{}: {} files, sha256 of the sorted 'sha256 name' listing {}",
         dir.display(),
         entries.len(),
-        ptgrm_model::bundle_format::sha256_hex(listing.as_bytes())
+        ptgrm_bundle::sha256_hex(listing.as_bytes())
     )
 }
 

@@ -45,7 +45,7 @@ pub fn open_prior(recipe: &Recipe, dim: usize) -> Result<Option<PriorModel>> {
 /// The recipe's frozen external F, if its base is an ONNX graph.
 pub fn open_external_base(recipe: &Recipe) -> Result<Option<OnnxGraph>> {
     match &recipe.base {
-        BaseSpec::Onnx { path, .. } => Ok(Some(OnnxGraph::load(path, Some(ptgrm_model::bundle_format::io::BASE))?)),
+        BaseSpec::Onnx { path, .. } => Ok(Some(OnnxGraph::load(path, Some(ptgrm_bundle::io::BASE))?)),
         BaseSpec::Builtin => Ok(None),
     }
 }

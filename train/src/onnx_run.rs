@@ -62,7 +62,7 @@ pub struct PriorModel {
 
 impl PriorModel {
     pub fn load(path: &Path, dim: usize, input_size: Option<[u32; 2]>) -> Result<PriorModel> {
-        Ok(PriorModel { graph: OnnxGraph::load(path, Some(ptgrm_model::bundle_format::io::PRIOR))?, dim, input_size })
+        Ok(PriorModel { graph: OnnxGraph::load(path, Some(ptgrm_bundle::io::PRIOR))?, dim, input_size })
     }
 
     pub fn compute(&mut self, img: &Image) -> Result<Vec<f32>> {

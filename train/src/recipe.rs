@@ -5,7 +5,7 @@
 use crate::data::DataConfig;
 use crate::degrade::Degradation;
 use anyhow::{bail, Context, Result};
-use ptgrm_model::bundle_format::ThirdPartyWeights;
+use ptgrm_bundle::ThirdPartyWeights;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

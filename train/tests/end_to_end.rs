@@ -7,7 +7,7 @@ mod common;
 use common::{max_abs_diff, random, run, session};
 use ptgrm::frame::{FrameLayout, FrameMut, FrameRef, PixelFormat};
 use ptgrm::{Engine, EngineOptions, ProviderRequest};
-use ptgrm_model::bundle_format::Manifest;
+use ptgrm_bundle::Manifest;
 use ptgrm_model::export::test_prior_graph;
 use ptgrm_model::onnx_builder::ParamSource;
 use ptgrm_train::burn_ops::tensor_from;

@@ -1,9 +1,9 @@
 //! Graph export: the networks of [`crate::base`] and [`crate::ptgrm`] recorded by the ONNX
 //! builder into the bundle's graph roles, with the tensor names of
-//! [`crate::bundle_format::io`] and dynamic N, H, W.
+//! [`ptgrm_bundle::io`] and dynamic N, H, W.
 
 use crate::base::{base_forward, BaseConfig};
-use crate::bundle_format::io;
+use ptgrm_bundle::io;
 use crate::layers::linear;
 use crate::onnx_builder::{OnnxBuilder, ParamSource};
 use crate::onnx_proto::DimSpec::{self, Fixed, Named};

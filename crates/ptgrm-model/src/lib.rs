@@ -1,13 +1,12 @@
 //! PTG-RM model definition, written once against a small op set ([`ops::Ops`]), with an ONNX
-//! graph builder backend ([`onnx_builder`]) and the ptgrm bundle format ([`bundle_format`]).
-//! The trainer implements `Ops` for burn; the runtime only reads bundles.
+//! graph builder backend ([`onnx_builder`]), the importers of third-party weights ([`import`])
+//! and bundle writers. Bundles go through the `ptgrm-bundle` format crate; the trainer
+//! implements `Ops` for LibTorch and burn; the runtime does not depend on this crate.
 
 pub mod base;
-pub mod bundle_format;
 pub mod export;
 pub mod layers;
 pub mod onnx_builder;
-pub mod onnx_check;
 pub mod onnx_proto;
 pub mod ops;
 pub mod params;

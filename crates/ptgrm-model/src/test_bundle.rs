@@ -2,7 +2,7 @@
 //! and the README demo (issue 2, item 9): no hand-placed binaries.
 
 use crate::base::BaseConfig;
-use crate::bundle_format::{write_bundle, GraphFile, Graphs, Manifest, PriorSpec, Provenance, FORMAT_NAME, FORMAT_VERSION};
+use ptgrm_bundle::{write_bundle, GraphFile, Graphs, Manifest, PriorSpec, Provenance, FORMAT_NAME, FORMAT_VERSION};
 use crate::export::{base_graph, merged_graph, refiner_graph, test_prior_graph, Graph, ModelConfig};
 use crate::onnx_builder::ParamSource;
 use crate::ptgrm::RefinerConfig;

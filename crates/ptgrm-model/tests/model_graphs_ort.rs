@@ -7,7 +7,7 @@ mod model_support;
 use model_support::ref_ops::{RefOps, Tensor};
 use model_support::{max_abs_diff, named, random, run, session};
 use ptgrm_model::base::{base_forward, BaseBlock, BaseHead, BaseConfig};
-use ptgrm_model::bundle_format::{io, Manifest};
+use ptgrm_bundle::{io, Manifest};
 use ptgrm_model::export::{
     base_graph, init_params, merged_graph, parameter_counts, refiner_graph, test_prior_graph, ModelConfig,
 };

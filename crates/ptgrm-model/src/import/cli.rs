@@ -6,7 +6,7 @@
 //! sha256 of the input file) as JSON, ready for a bundle manifest's `provenance.third_party`.
 
 use super::{ImportError, ffdnet, mobilenet_v2, state_dict};
-use crate::bundle_format::{ThirdPartyWeights, sha256_hex};
+use ptgrm_bundle::{ThirdPartyWeights, sha256_hex};
 use prost::Message;
 use std::path::{Path, PathBuf};
 

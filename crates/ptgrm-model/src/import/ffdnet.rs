@@ -12,7 +12,7 @@
 
 use super::ImportError;
 use super::state_dict::StateDict;
-use crate::bundle_format::io;
+use ptgrm_bundle::io;
 use crate::onnx_builder::{Dim, OnnxBuilder, Value, attr_int, attr_string};
 use crate::onnx_proto::ModelProto;
 use crate::ops::{Conv2d, Init, Ops};

@@ -9,7 +9,7 @@
 use super::ImportError;
 use super::fold::conv_bn;
 use super::state_dict::StateDict;
-use crate::bundle_format::io;
+use ptgrm_bundle::io;
 use crate::onnx_builder::{Dim, OnnxBuilder};
 use crate::onnx_proto::ModelProto;
 use crate::ops::{Conv2d, Init, Ops};

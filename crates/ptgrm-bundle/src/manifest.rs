@@ -1,8 +1,5 @@
-//! The ptgrm model bundle, format v1 (docs/model-format.md is the prose version).
-//!
-//! A bundle is a directory holding `manifest.json` and the ONNX graphs it names. The runtime
-//! reads it (`ptgrm::bundle`), the trainer writes it; both go through these types so the two
-//! cannot disagree on the format.
+//! The manifest (`manifest.json`) of a bundle, its graph files and their checksums, and the
+//! fixed tensor names of each graph role.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

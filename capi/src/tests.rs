@@ -1,18 +1,25 @@
 //! The C ABI called directly from Rust, as a C program would: argument checking (NULL pointers,
 //! strides, sizes, codes, struct_size), results, last-error messages and threading rules.
 
-mod capi_support;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::ffi::{CStr, CString, c_void};
 use std::mem::size_of;
 use std::ptr::{null, null_mut};
 
-use capi_support::{bundle_dir, last_error, picture};
-use ptgrm::capi::engine::*;
-use ptgrm::capi::image::*;
-use ptgrm::capi::options::*;
-use ptgrm::capi::status::{ptgrm_status, ptgrm_version};
+use support::{bundle_dir, picture};
+use crate::engine::*;
+use crate::image::*;
+use crate::options::*;
+use crate::status::{ptgrm_last_error, ptgrm_status, ptgrm_version};
 use ptgrm_status::*;
+
+/// The calling thread's last-error message.
+fn last_error() -> String {
+    // SAFETY: ptgrm_last_error never returns NULL and the text is valid until the next call.
+    unsafe { CStr::from_ptr(ptgrm_last_error()) }.to_string_lossy().into_owned()
+}
 
 fn options() -> ptgrm_options {
     let mut o = std::mem::MaybeUninit::<ptgrm_options>::uninit();

@@ -34,7 +34,7 @@ fn workdir(test: &str) -> PathBuf {
 }
 
 fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/metrics").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/metrics").join(name)
 }
 
 fn ptgrm(args: &[&str]) -> Output {

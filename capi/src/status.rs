@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::ffi::{CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::error::{Error, ErrorKind, Result};
+use ptgrm::error::{Error, ErrorKind, Result};
 
 /// Result of every fallible call. The numeric values are part of the ABI and never change.
 #[repr(C)]

@@ -4,8 +4,8 @@ use std::ffi::c_void;
 use std::ptr::addr_of;
 
 use super::status::{guard, non_null, ptgrm_status};
-use crate::error::{Error, Result};
-use crate::frame::{FrameLayout, PixelFormat, YuvColor, YuvMatrix};
+use ptgrm::error::{Error, Result};
+use ptgrm::frame::{FrameLayout, PixelFormat, YuvColor, YuvMatrix};
 
 /// Pixel format (a `uint32_t` so that any value a caller passes can be checked).
 pub type ptgrm_pixel_format = u32;

@@ -1,11 +1,9 @@
-//! Shared by the C ABI tests: a generated model bundle, scratch directories, test pictures.
+//! Shared by the C ABI tests (the unit tests in src/tests.rs and tests/examples.rs): a generated
+//! model bundle, scratch directories, test pictures.
 #![allow(dead_code)]
 
-use std::ffi::CStr;
 use std::path::PathBuf;
 use std::sync::OnceLock;
-
-use ptgrm::capi::status::ptgrm_last_error;
 
 /// A fresh directory under the system temp dir, unique to this process and `name`.
 pub fn scratch_dir(name: &str) -> PathBuf {
@@ -35,10 +33,4 @@ pub fn picture(w: usize, h: usize) -> Vec<u8> {
         }
     }
     v
-}
-
-/// The calling thread's last-error message.
-pub fn last_error() -> String {
-    // SAFETY: ptgrm_last_error never returns NULL and the text is valid until the next call.
-    unsafe { CStr::from_ptr(ptgrm_last_error()) }.to_string_lossy().into_owned()
 }

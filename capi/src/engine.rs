@@ -12,9 +12,9 @@ use std::sync::{Mutex, TryLockError};
 use super::image::{Spans, ptgrm_image, spans};
 use super::options::{ptgrm_options, ptgrm_provider, provider_code, read_options};
 use super::status::{guard, non_null, ptgrm_status};
-use crate::engine::Engine;
-use crate::error::{Error, Result};
-use crate::frame::{FrameMut, FrameRef};
+use ptgrm::engine::Engine;
+use ptgrm::error::{Error, Result};
+use ptgrm::frame::{FrameMut, FrameRef};
 
 /// An engine: one loaded model bundle with its ONNX Runtime sessions and video prior state.
 /// Opaque; create with `ptgrm_engine_create`, free with `ptgrm_engine_destroy`.
@@ -67,7 +67,7 @@ pub unsafe extern "C" fn ptgrm_engine_create(
         // SAFETY: caller contract on `options` (NULL or struct_size readable bytes).
         let options = unsafe { read_options(options) }?;
         let dir = if bundle_dir.is_null() {
-            crate::bundle::default_model_dir().ok_or_else(|| {
+            ptgrm::bundle::default_model_dir().ok_or_else(|| {
                 Error::model("bundle_dir is NULL and no default model was found (set PTGRM_MODEL)")
             })?
         } else {

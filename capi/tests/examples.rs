@@ -3,23 +3,24 @@
 //! picture with a generated model bundle, the C example under valgrind; scripts/install.sh puts
 //! library, header and ptgrm.pc into a prefix that pkg-config then compiles against.
 
-mod capi_support;
+mod support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use capi_support::{bundle_dir, picture, scratch_dir};
+use support::{bundle_dir, picture, scratch_dir};
 
+/// The repository root (include/, examples/ and scripts/ live there).
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
 /// target/<profile>, holding a libptgrm.so built from the current sources.
 ///
-/// `cargo test` compiles the library only as an rlib for the tests, so the cdylib the C programs
-/// link against would be whatever an earlier `cargo build` left: build it here (once per process;
+/// `cargo test` does not link the cdylib into this test, so the library the C programs link
+/// against would be whatever an earlier `cargo build` left: build it here (once per process;
 /// a no-op when it is fresh) with the profile and target dir this test binary came from.
 fn lib_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -29,7 +30,7 @@ fn lib_dir() -> PathBuf {
         let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
         let profile = dir.file_name().unwrap().to_str().unwrap().to_owned();
         let mut cargo = Command::new(option_env!("CARGO").unwrap_or("cargo"));
-        cargo.args(["build", "-p", "ptgrm", "--lib", "--target-dir"]).arg(dir.parent().unwrap());
+        cargo.args(["build", "-p", "ptgrm-capi", "--lib", "--target-dir"]).arg(dir.parent().unwrap());
         match profile.as_str() {
             "debug" => {}
             "release" => {

@@ -13,9 +13,9 @@ use std::path::PathBuf;
 use std::ptr::{addr_of, addr_of_mut};
 
 use super::status::{guard, non_null, ptgrm_status};
-use crate::engine::EngineOptions;
-use crate::error::{Error, Result};
-use crate::providers::{Provider, ProviderRequest};
+use ptgrm::engine::EngineOptions;
+use ptgrm::error::{Error, Result};
+use ptgrm::providers::{Provider, ProviderRequest};
 
 /// Execution provider (a `uint32_t` so that any value a caller passes can be checked).
 pub type ptgrm_provider = u32;
@@ -131,7 +131,7 @@ pub(crate) unsafe fn read_options(p: *const ptgrm_options) -> Result<EngineOptio
                     "ptgrm_options byte {} is set, but this libptgrm ({}) knows only the first {} bytes; \
                      upgrade libptgrm or leave newer fields at their defaults",
                     size_of::<ptgrm_options>() + i,
-                    crate::VERSION,
+                    ptgrm::VERSION,
                     size_of::<ptgrm_options>()
                 )));
             }

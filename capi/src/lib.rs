@@ -1,5 +1,6 @@
-//! C ABI of libptgrm (header: include/ptgrm.h, generated from these files by cbindgen; see
-//! tests/header.rs).
+//! libptgrm: the C ABI of the ptgrm runtime (header: include/ptgrm.h, generated from these
+//! files by cbindgen; see tests/header.rs). A thin front end: every call converts C arguments,
+//! calls the `ptgrm` crate and converts the result back.
 //!
 //! Rules every entry point follows:
 //! - no panic crosses the boundary: bodies run under `catch_unwind` ([`status::guard`]);
@@ -19,3 +20,6 @@ pub use engine::ptgrm_engine;
 pub use image::{ptgrm_image, ptgrm_pixel_format, ptgrm_yuv_color};
 pub use options::{ptgrm_options, ptgrm_provider};
 pub use status::ptgrm_status;
+
+#[cfg(test)]
+mod tests;

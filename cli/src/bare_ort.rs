@@ -7,7 +7,7 @@ use ort::ep;
 use ort::session::{Session, builder::GraphOptimizationLevel};
 use ort::value::{Tensor, TensorRef};
 use ptgrm::{Error, ErrorKind, Manifest, Provider, Result};
-use ptgrm_model::bundle_format::io;
+use ptgrm_bundle::io;
 use std::path::Path;
 
 enum Net {
@@ -69,7 +69,7 @@ impl BareModel {
         pixel: impl Fn(usize, usize, usize) -> u8,
     ) -> Result<BareModel> {
         let m = Manifest::read(dir)?;
-        let open = |role: &str, g: &ptgrm_model::bundle_format::GraphFile| -> Result<Session> {
+        let open = |role: &str, g: &ptgrm_bundle::GraphFile| -> Result<Session> {
             session(&Manifest::read_graph(dir, role, g)?, provider, threads)
         };
         let prior = m.graphs.prior.as_ref().map(|g| open("prior", g)).transpose()?;
