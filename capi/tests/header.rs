@@ -12,16 +12,8 @@ fn package() -> PathBuf {
 fn generate() -> String {
     let package = package();
     let config = cbindgen::Config::from_file(package.join("cbindgen.toml")).expect("cbindgen.toml parses");
-    // lib.rs first, then the modules sorted so the header does not depend on directory order;
-    // the unit tests are not part of the ABI.
-    let mut sources: Vec<PathBuf> = std::fs::read_dir(package.join("src"))
-        .expect("capi/src exists")
-        .map(|e| e.expect("readable dir entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
-        .filter(|p| !p.ends_with("lib.rs") && !p.ends_with("tests.rs"))
-        .collect();
-    sources.sort();
-    sources.insert(0, package.join("src/lib.rs"));
+    // cbindgen follows lib.rs's `mod` declarations to the other files itself.
+    let sources = [package.join("src/lib.rs")];
     let mut builder = cbindgen::Builder::new().with_config(config);
     for s in &sources {
         builder = builder.with_src(s);
