@@ -338,8 +338,50 @@ impl Planar {
     }
 }
 
-/// Reads `frame` into `dst` (resized to the frame), mapping 8-bit values to [0,1].
-pub fn read_frame(frame: &FrameRef, dst: &mut Planar) {
+/// The value range a model's image tensors use (the manifest's `input_range`, e.g. [0, 1] or
+/// [-1, 1]). Frames are read into [0,1]; this maps between the two, once each way.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InputRange {
+    lo: f32,
+    scale: f32,
+}
+
+impl InputRange {
+    pub fn new(lo: f32, hi: f32) -> InputRange {
+        InputRange { lo, scale: hi - lo }
+    }
+
+    pub fn from_manifest(range: [f32; 2]) -> InputRange {
+        InputRange::new(range[0], range[1])
+    }
+
+    /// [0,1] to the model's range.
+    #[inline]
+    pub fn to_model(self, v: f32) -> f32 {
+        v * self.scale + self.lo
+    }
+
+    /// The model's range to [0,1].
+    #[inline]
+    pub fn from_model(self, v: f32) -> f32 {
+        (v - self.lo) / self.scale
+    }
+
+    /// True for [0,1], where both maps are the identity.
+    pub fn is_unit(self) -> bool {
+        self.lo == 0.0 && self.scale == 1.0
+    }
+}
+
+impl Default for InputRange {
+    fn default() -> Self {
+        InputRange::new(0.0, 1.0)
+    }
+}
+
+/// Reads `frame` into `dst` (resized to the frame), mapping 8-bit values to [0,1]. RGB F32
+/// planar frames hold values in the model's `range` and are mapped from it.
+pub fn read_frame(frame: &FrameRef, dst: &mut Planar, range: InputRange) {
     let l = &frame.layout;
     let (w, h) = (l.width, l.height);
     dst.reshape(w, h);
@@ -363,7 +405,7 @@ pub fn read_frame(frame: &FrameRef, dst: &mut Planar) {
                     let off = (c * h + y) * l.strides[0];
                     let row = &frame.planes[0][off..off + 4 * w];
                     for (o, bytes) in out.iter_mut().zip(row.chunks_exact(4)) {
-                        *o = f32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+                        *o = range.from_model(f32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]));
                     }
                 }
             }
@@ -399,9 +441,10 @@ pub fn read_frame(frame: &FrameRef, dst: &mut Planar) {
     }
 }
 
-/// Writes `src` (same size as the frame) into `frame`, clamping to [0,1] and rounding to 8 bits.
+/// Writes `src` (same size as the frame) into `frame`, clamping to [0,1] and rounding to 8 bits;
+/// RGB F32 planar frames get unclamped values mapped to the model's `range`.
 /// Alpha/x bytes and bytes outside the image rows are left untouched.
-pub fn write_frame(src: &Planar, frame: &mut FrameMut) {
+pub fn write_frame(src: &Planar, frame: &mut FrameMut, range: InputRange) {
     let l = frame.layout;
     let (w, h) = (l.width, l.height);
     debug_assert!(src.width == w && src.height == h);
@@ -424,7 +467,7 @@ pub fn write_frame(src: &Planar, frame: &mut FrameMut) {
                     let off = (c * h + y) * l.strides[0];
                     let row = &mut frame.planes[0][off..off + 4 * w];
                     for (bytes, v) in row.chunks_exact_mut(4).zip(&src.plane(c)[y * w..(y + 1) * w]) {
-                        bytes.copy_from_slice(&v.to_ne_bytes());
+                        bytes.copy_from_slice(&range.to_model(*v).to_ne_bytes());
                     }
                 }
             }
@@ -527,9 +570,9 @@ mod tests {
         let len = layout.contiguous_len();
         let src: Vec<u8> = (0..len).map(|i| ((i * 37 + 11) % 200 + 28) as u8).collect();
         let mut planar = Planar::default();
-        read_frame(&FrameRef::contiguous(layout, &src).unwrap(), &mut planar);
+        read_frame(&FrameRef::contiguous(layout, &src).unwrap(), &mut planar, InputRange::default());
         let mut out = src.clone();
-        write_frame(&planar, &mut FrameMut::contiguous(layout, &mut out).unwrap());
+        write_frame(&planar, &mut FrameMut::contiguous(layout, &mut out).unwrap(), InputRange::default());
         (src, out)
     }
 
@@ -545,7 +588,7 @@ mod tests {
     fn bgr_channel_order_is_honoured() {
         let layout = FrameLayout::packed(PixelFormat::Bgr8, 1, 1);
         let mut p = Planar::default();
-        read_frame(&FrameRef::contiguous(layout, &[10, 20, 30]).unwrap(), &mut p);
+        read_frame(&FrameRef::contiguous(layout, &[10, 20, 30]).unwrap(), &mut p, InputRange::default());
         let want = [30.0 / 255.0, 20.0 / 255.0, 10.0 / 255.0];
         assert!(p.data.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6), "{:?}", p.data);
     }
@@ -575,9 +618,9 @@ mod tests {
                     }
                 }
                 let mut planar = Planar::default();
-                read_frame(&FrameRef::contiguous(layout, &src).unwrap(), &mut planar);
+                read_frame(&FrameRef::contiguous(layout, &src).unwrap(), &mut planar, InputRange::default());
                 let mut out = vec![0u8; src.len()];
-                write_frame(&planar, &mut FrameMut::contiguous(layout, &mut out).unwrap());
+                write_frame(&planar, &mut FrameMut::contiguous(layout, &mut out).unwrap(), InputRange::default());
                 for (i, (x, y)) in src.iter().zip(&out).enumerate() {
                     assert!((*x as i32 - *y as i32).abs() <= 1, "{f:?} {w}x{h} byte {i}: {x} vs {y}");
                 }

@@ -8,16 +8,19 @@
 pub mod bundle;
 pub mod engine;
 pub mod error;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod frame;
 pub mod metrics;
 pub mod ortlib;
 pub mod prior;
 pub mod providers;
+pub mod sessions;
 pub mod tiling;
 
 pub use engine::{Engine, EngineOptions};
 pub use error::{Error, ErrorKind, Result};
-pub use frame::{FrameLayout, FrameMut, FrameRef, PixelFormat, YuvColor, YuvMatrix};
+pub use frame::{FrameLayout, FrameMut, FrameRef, InputRange, PixelFormat, YuvColor, YuvMatrix};
 pub use ptgrm_bundle::Manifest;
 pub use providers::{Provider, ProviderRequest};
 

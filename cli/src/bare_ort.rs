@@ -6,6 +6,7 @@
 use ort::ep;
 use ort::session::{Session, builder::GraphOptimizationLevel};
 use ort::value::{Tensor, TensorRef};
+use ptgrm::tiling::padded;
 use ptgrm::{Error, ErrorKind, Manifest, Provider, Result};
 use ptgrm_bundle::io;
 use std::path::Path;
@@ -27,12 +28,6 @@ pub struct BareModel {
 
 fn failed(what: &str, e: impl std::fmt::Display) -> Error {
     Error::new(ErrorKind::Inference, format!("bare ort {what}: {e}"))
-}
-
-/// Graph size the engine uses for a frame side: at least 16, rounded up to the pad multiple
-/// (mirrors the engine's padding, so both sides run the same shapes).
-pub fn padded(len: usize, multiple: usize) -> usize {
-    len.max(16).div_ceil(multiple) * multiple
 }
 
 /// One session on `provider` with ONNX Runtime's defaults plus the engine's thread count and

@@ -2,7 +2,8 @@
 //! same graphs and size (bare_ort.rs). The two run in alternating blocks of frames so that load
 //! from other processes on the machine affects both alike.
 
-use crate::bare_ort::{BareModel, padded};
+use crate::bare_ort::BareModel;
+use ptgrm::tiling::padded;
 use crate::engine_args::{EngineArgs, load_engine, model_dir, parse_size};
 use clap::Args;
 use ptgrm::{FrameLayout, FrameMut, FrameRef, PixelFormat, Result};
@@ -27,8 +28,9 @@ pub struct BenchArgs {
     /// Untimed frames per side before timing.
     #[arg(long, default_value_t = 3)]
     warmup: u32,
-    /// Recompute the prior every N frames (as a video element would).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Recompute the prior every N frames (default: the element's, so both report comparable
+    /// numbers; 1 = every frame).
+    #[arg(long, default_value_t = ptgrm::engine::VIDEO_PRIOR_INTERVAL, value_parser = clap::value_parser!(u32).range(1..))]
     prior_interval: u32,
     /// Print one JSON object instead of text.
     #[arg(long)]

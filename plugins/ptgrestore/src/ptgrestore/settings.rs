@@ -36,11 +36,9 @@ impl From<ProviderChoice> for ProviderRequest {
 }
 
 // Defaults follow the engine's own (EngineOptions::default()) so the element and the CLI agree,
-// except the prior interval: the engine also scores unrelated stills (prior every call), while
-// video frames share their content, and the prior network costs as much as the default model's
-// whole frame on a CPU; twice a second at 30 fps keeps it current at a fifteenth of the cost.
+// except the prior interval, which is the engine's video default (see VIDEO_PRIOR_INTERVAL).
 pub const DEFAULT_STRENGTH: f64 = 1.0;
-pub const DEFAULT_PRIOR_INTERVAL: u32 = 15;
+pub const DEFAULT_PRIOR_INTERVAL: u32 = ptgrm::engine::VIDEO_PRIOR_INTERVAL;
 pub const DEFAULT_PRIOR_SMOOTHING: f64 = 0.0;
 /// The engine keeps a weight in [0, 1) of the previous prior (1 would freeze it forever).
 pub const MAX_PRIOR_SMOOTHING: f64 = 0.99;
