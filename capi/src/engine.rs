@@ -20,14 +20,24 @@ use ptgrm::frame::{FrameMut, FrameRef};
 /// Opaque; create with `ptgrm_engine_create`, free with `ptgrm_engine_destroy`.
 pub struct ptgrm_engine {
     state: Mutex<State>,
-    /// Why providers before the active one were skipped, one per line (fixed after creation).
-    provider_log: CString,
+    /// Every text of the engine's provider log handed out so far, newest last. The engine owns
+    /// the log and it grows when the first frame falls back to another provider; texts are kept
+    /// (at most one per provider) so pointers returned earlier stay valid until destroy. A lock
+    /// of its own, so reading the log never waits for a frame.
+    provider_logs: Mutex<Vec<CString>>,
 }
 
 struct State {
     engine: Engine,
     /// Copy of an input that overlaps an output (in-place processing); reused across frames.
     scratch: Vec<u8>,
+    /// Lines of the engine's provider log that `provider_logs` already covers.
+    logged_lines: usize,
+}
+
+/// The engine's provider log as one C string, a reason per line.
+fn provider_log_text(engine: &Engine) -> CString {
+    CString::new(engine.provider_log().join("\n").replace('\0', "\\0")).unwrap_or_default()
 }
 
 /// Runs `f` on the engine's state, refusing NULL handles and concurrent use.
@@ -75,10 +85,9 @@ pub unsafe extern "C" fn ptgrm_engine_create(
             PathBuf::from(std::ffi::OsStr::from_bytes(unsafe { CStr::from_ptr(bundle_dir) }.to_bytes()))
         };
         let engine = Engine::load(&dir, &options)?;
-        let log = engine.provider_log().join("\n").replace('\0', "\\0");
         let handle = Box::new(ptgrm_engine {
-            provider_log: CString::new(log).unwrap_or_default(),
-            state: Mutex::new(State { engine, scratch: Vec::new() }),
+            provider_logs: Mutex::new(vec![provider_log_text(&engine)]),
+            state: Mutex::new(State { logged_lines: engine.provider_log().len(), engine, scratch: Vec::new() }),
         });
         // SAFETY: as above.
         unsafe { out.write_unaligned(Box::into_raw(handle)) };
@@ -157,7 +166,7 @@ unsafe fn process(
     }
     let in_place = outs.iter().any(|o| o.overlaps(&src));
     // SAFETY: `engine` is NULL or live (caller contract).
-    unsafe {
+    let (result, new_log) = unsafe {
         with_state(engine, |state| {
             // Slices are formed only now, after validation; outputs are disjoint from each other and,
             // when an input overlaps them, the input is read from a private copy instead.
@@ -179,12 +188,22 @@ unsafe fn process(
             };
             let mut refined = out_a.as_ref().map(mut_frame).transpose()?;
             let mut base = out_b.as_ref().map(mut_frame).transpose()?;
-            match (&mut refined, &mut base) {
+            let result = match (&mut refined, &mut base) {
                 (Some(r), None) => state.engine.process(&frame, r),
                 (r, b) => state.engine.process_outputs(&frame, r.as_mut(), b.as_mut()),
-            }
+            };
+            // A fallback on this frame (even one that then failed) added to the engine's log.
+            let lines = state.engine.provider_log().len();
+            let new_log = (lines != state.logged_lines).then(|| provider_log_text(&state.engine));
+            state.logged_lines = lines;
+            Ok((result, new_log))
         })
+    }?;
+    if let Some(text) = new_log {
+        // SAFETY: `engine` is live here (with_state checked it).
+        unsafe { &*engine }.provider_logs.lock().unwrap_or_else(|e| e.into_inner()).push(text);
     }
+    result
 }
 
 /// Sets the blend 0..1 from input (0, pixels copied) to refined output (1).
@@ -223,7 +242,8 @@ pub unsafe extern "C" fn ptgrm_engine_reset_prior(engine: *mut ptgrm_engine) -> 
 }
 
 /// Stores the execution provider the engine actually runs on (`PTGRM_PROVIDER_TENSORRT`, `_CUDA`
-/// or `_CPU`) in `*out_provider`; `ptgrm_provider_name` turns it into text.
+/// or `_CPU`) in `*out_provider`; `ptgrm_provider_name` turns it into text. It can change once,
+/// on the first frame, when that frame fails on a GPU provider and the engine falls back.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ptgrm_engine_active_provider(
     engine: *const ptgrm_engine,
@@ -238,13 +258,18 @@ pub unsafe extern "C" fn ptgrm_engine_active_provider(
     })
 }
 
-/// Why each provider tried before the active one was skipped, one reason per line ("" when the
-/// first choice worked), or NULL for a NULL engine. Owned by the engine: valid until destroy.
+/// Why each provider tried before the active one was skipped or left, one reason per line (""
+/// when the first choice worked), or NULL for a NULL engine. The log can grow on the first frame,
+/// when a GPU provider fails it and the engine falls back (see `ptgrm_engine_active_provider`):
+/// call again after a frame for the current text. Owned by the engine: every pointer returned
+/// stays valid until destroy.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ptgrm_engine_provider_log(engine: *const ptgrm_engine) -> *const c_char {
     if engine.is_null() {
         return std::ptr::null();
     }
-    // SAFETY: a live handle (caller contract); the log is immutable after creation.
-    unsafe { (*engine).provider_log.as_ptr() }
+    // SAFETY: a live handle (caller contract). The CString's heap buffer does not move when the
+    // vector grows, and no text is removed before destroy.
+    let logs = unsafe { &*engine }.provider_logs.lock().unwrap_or_else(|e| e.into_inner());
+    logs.last().map_or(std::ptr::null(), |t| t.as_ptr())
 }

@@ -525,3 +525,47 @@ fn last_error_is_per_thread() {
     assert!(other.2.contains("1234"));
     assert_eq!(last_error(), mine, "another thread's failure must not change this thread's message");
 }
+
+#[test]
+fn provider_and_log_follow_a_first_frame_fallback() {
+    // A GPU provider that opens but fails its first frame (the fault-injection seam stands a
+    // CPU session in for TensorRT): after that frame the engine runs elsewhere, and the C ABI
+    // must report where, not what it saw at creation.
+    let dir = support::scratch_dir("fallback-bundle");
+    for entry in std::fs::read_dir(bundle_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+    }
+    ptgrm::fault::fail_first_frame(&dir, ptgrm::Provider::TensorRt);
+    let mut o = options();
+    o.provider = PTGRM_PROVIDER_AUTO;
+    o.threads = 1;
+    let cdir = CString::new(dir.to_str().unwrap()).unwrap();
+    let mut e = null_mut();
+    assert_eq!(unsafe { ptgrm_engine_create(cdir.as_ptr(), &o, &mut e) }, PTGRM_OK, "{}", last_error());
+    let active = |e| {
+        let mut p = PTGRM_PROVIDER_AUTO;
+        assert_eq!(unsafe { ptgrm_engine_active_provider(e, &mut p) }, PTGRM_OK);
+        p
+    };
+    assert_eq!(active(e), PTGRM_PROVIDER_TENSORRT);
+    let log_before = unsafe { ptgrm_engine_provider_log(e) };
+    assert_eq!(unsafe { CStr::from_ptr(log_before) }.to_str().unwrap(), "");
+
+    let (w, h) = (40u32, 24u32);
+    let mut pixels = picture(w as usize, h as usize);
+    let mut out = vec![0u8; pixels.len()];
+    let (input, output) = (rgb(&mut pixels, w, h), rgb(&mut out, w, h));
+    assert_eq!(unsafe { ptgrm_engine_process(e, &input, &output) }, PTGRM_OK, "{}", last_error());
+
+    assert_ne!(active(e), PTGRM_PROVIDER_TENSORRT);
+    let log = unsafe { CStr::from_ptr(ptgrm_engine_provider_log(e)) }.to_str().unwrap().to_owned();
+    assert!(log.contains("tensorrt failed on the first frame"), "{log}");
+    // The pointer handed out before the fallback is still valid (documented: until destroy).
+    assert_eq!(unsafe { CStr::from_ptr(log_before) }.to_str().unwrap(), "");
+    // Later frames run on the new provider without further changes.
+    assert_eq!(unsafe { ptgrm_engine_process(e, &input, &output) }, PTGRM_OK, "{}", last_error());
+    assert_eq!(unsafe { CStr::from_ptr(ptgrm_engine_provider_log(e)) }.to_str().unwrap(), log);
+    unsafe { ptgrm_engine_destroy(e) };
+    ptgrm::fault::clear(&dir);
+}

@@ -5,10 +5,10 @@ mod import_support;
 
 use import_support::{load_rgb, photo, run_image, weights};
 use prost::Message;
-use ptgrm_model::import::{ffdnet, state_dict};
+use ptgrm_model::import::{ffdnet, torch_file};
 
-fn state_dict() -> Option<state_dict::StateDict> {
-    Some(state_dict::load(&weights("ffdnet_color.pth")?).unwrap())
+fn state_dict() -> Option<ptgrm_model::import::state_dict::StateDict> {
+    Some(torch_file::load(&weights("ffdnet_color.pth")?).unwrap())
 }
 
 /// SplitMix64 + Box-Muller: reproducible N(0, 1) samples.

@@ -3,12 +3,12 @@
 mod import_support;
 
 use import_support::{load_rgb, photo, run_image, weights};
-use ptgrm_model::import::{mobilenet_v2, state_dict};
+use ptgrm_model::import::{mobilenet_v2, torch_file};
 use prost::Message;
 
 fn graph(with_logits: bool) -> Option<Vec<u8>> {
     let pth = weights("mobilenet_v2-b0353104.pth")?;
-    let sd = state_dict::load(&pth).unwrap();
+    let sd = torch_file::load(&pth).unwrap();
     Some(mobilenet_v2::build_prior(&sd, with_logits).unwrap().encode_to_vec())
 }
 

@@ -3,7 +3,8 @@
 
 mod import_support;
 
-use ptgrm_model::import::state_dict::{self, Tensor};
+use ptgrm_model::import::state_dict::Tensor;
+use ptgrm_model::import::torch_file;
 
 fn sum(t: &Tensor) -> f64 {
     t.data.iter().map(|&v| v as f64).sum()
@@ -21,7 +22,7 @@ fn close(got: f64, want: f64) -> bool {
 #[test]
 fn reads_torchvision_mobilenet_v2_checkpoint() {
     let Some(path) = import_support::weights("mobilenet_v2-b0353104.pth") else { return };
-    let sd = state_dict::load(&path).unwrap();
+    let sd = torch_file::load(&path).unwrap();
     assert_eq!(sd.entries.len(), 314);
     let w = sd.get_shaped("features.0.0.weight", &[32, 3, 3, 3]).unwrap();
     assert!(close(sum(w), -0.7730716340520303), "sum {}", sum(w));
@@ -40,7 +41,7 @@ fn reads_torchvision_mobilenet_v2_checkpoint() {
 #[test]
 fn reads_kair_ffdnet_checkpoint() {
     let Some(path) = import_support::weights("ffdnet_color.pth") else { return };
-    let sd = state_dict::load(&path).unwrap();
+    let sd = torch_file::load(&path).unwrap();
     assert_eq!(sd.entries.len(), 24, "12 convs, weight and bias each");
     let head = sd.get_shaped("model.0.weight", &[96, 13, 3, 3]).unwrap();
     assert!(close(sum(head), -260.2007878458744), "sum {}", sum(head));
@@ -53,6 +54,6 @@ fn reads_kair_ffdnet_checkpoint() {
 fn truncated_real_checkpoint_is_a_clear_error() {
     let Some(path) = import_support::weights("ffdnet_color.pth") else { return };
     let bytes = std::fs::read(path).unwrap();
-    let err = state_dict::parse(&bytes[..bytes.len() / 2]).unwrap_err().to_string();
+    let err = torch_file::parse(&bytes[..bytes.len() / 2]).unwrap_err().to_string();
     assert!(err.contains("too short") || err.contains("truncated"), "{err}");
 }

@@ -5,21 +5,13 @@ mod common;
 
 use common::*;
 use gst::prelude::*;
+use gst::glib;
 use std::path::Path;
 
 /// videotestsrc ! ptgrestore ! fakesink with `props` (and the test bundle unless `props` sets a model).
 fn pipeline_with(props: &str) -> gst::Pipeline {
     let model = if props.contains("model=") { "" } else { "model={model}" };
     pipeline(&format!("videotestsrc num-buffers=2 ! video/x-raw,width=64,height=48 ! ptgrestore name=f {model} {props} ! fakesink"))
-}
-
-fn copy_bundle(name: &str) -> std::path::PathBuf {
-    let dir = scratch_dir(name);
-    for entry in std::fs::read_dir(bundle()).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
-    }
-    dir
 }
 
 #[test]
@@ -40,7 +32,7 @@ fn unset_model_says_how_to_set_one() {
 
 #[test]
 fn corrupt_graph_file_is_reported_as_a_model_error() {
-    let dir = copy_bundle("corrupt-graph");
+    let dir = bundle_copy("corrupt-graph");
     let graph = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -58,7 +50,7 @@ fn corrupt_graph_file_is_reported_as_a_model_error() {
 
 #[test]
 fn corrupt_manifest_is_reported_as_a_model_error() {
-    let dir = copy_bundle("corrupt-manifest");
+    let dir = bundle_copy("corrupt-manifest");
     std::fs::write(dir.join("manifest.json"), b"{\"format\": \"ptgrm-bundle\", ").unwrap();
     let e = start_error(&pipeline_with(&format!("model={}", dir.display())));
     assert!(e.matches(gst::ResourceError::OpenRead), "{e:?}");
@@ -106,11 +98,25 @@ fn auto_falls_back_with_a_warning_naming_the_skipped_providers() {
 }
 
 #[test]
-fn bad_max_resolution_and_tile_size_fail_with_reasons() {
-    let e = start_error(&pipeline_with("max-resolution=big"));
-    assert!(e.matches(gst::LibraryError::Settings), "{e:?}");
-    assert!(e.message().contains("max-resolution") && e.message().contains("big"), "{}", e.message());
+fn max_size_properties_are_typed_and_out_of_range_values_are_refused() {
+    init();
+    let e = gst::ElementFactory::make("ptgrestore").build().unwrap();
+    assert!(e.find_property("max-resolution").is_none(), "replaced by max-width and max-height");
+    for (name, default) in [("max-width", 1920u32), ("max-height", 1080)] {
+        let pspec = e.find_property(name).unwrap_or_else(|| panic!("property {name}"));
+        let pspec = pspec.downcast::<glib::ParamSpecUInt>().unwrap_or_else(|_| panic!("{name} is not a uint"));
+        assert_eq!((pspec.minimum(), pspec.maximum(), pspec.default_value()), (1, 32768, default), "{name}");
+        // Set as gst-launch sets them: GObject checks the range and keeps the default (with a
+        // GLib warning on stderr) instead of start-up failing later.
+        for (text, expected) in [("0", default), ("40000", default), ("640", 640)] {
+            let element = gst::parse::launch(&format!("ptgrestore {name}={text}")).unwrap();
+            assert_eq!(element.property::<u32>(name), expected, "{name}={text}");
+        }
+    }
+}
 
+#[test]
+fn bad_tile_size_fails_with_a_reason() {
     let e = start_error(&pipeline_with("tile-size=16"));
     assert!(e.matches(gst::LibraryError::Settings), "{e:?}");
     assert!(e.message().contains("tile size 16"), "{}", e.message());

@@ -85,7 +85,8 @@ fn qos_is_enabled_and_metadata_is_complete() {
     assert!(factory.metadata(gst::ELEMENT_METADATA_DESCRIPTION).unwrap().contains("prior-guided"));
     for name in [
         "model", "provider", "device-id", "fp16", "engine-cache-dir", "threads", "prior-interval",
-        "prior-smoothing", "strength", "tile-size", "max-resolution", "ort-library", "active-provider",
+        "prior-smoothing", "strength", "tile-size", "max-width", "max-height", "ort-library",
+        "active-provider",
     ] {
         let pspec = e.find_property(name).unwrap_or_else(|| panic!("property {name}"));
         assert!(!pspec.blurb().unwrap_or_default().is_empty(), "{name} has no description");
@@ -93,6 +94,8 @@ fn qos_is_enabled_and_metadata_is_complete() {
     let strength = e.find_property("strength").unwrap();
     assert!(strength.flags().contains(gst::PARAM_FLAG_CONTROLLABLE));
     assert!(strength.flags().contains(gst::PARAM_FLAG_MUTABLE_PLAYING));
+    assert!(e.find_property("model").unwrap().flags().contains(gst::PARAM_FLAG_MUTABLE_PLAYING), "model swaps live");
+    assert!(e.find_property("threads").unwrap().flags().contains(gst::PARAM_FLAG_MUTABLE_READY));
     assert!(!e.find_property("active-provider").unwrap().flags().contains(glib::ParamFlags::WRITABLE));
     assert_eq!(e.property::<Option<String>>("active-provider"), None, "nothing is active before start");
     e.set_property_from_str("provider", "cpu");

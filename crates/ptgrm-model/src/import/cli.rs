@@ -5,7 +5,7 @@
 //! Each writes the ONNX file atomically and prints the third-party weights record (with the
 //! sha256 of the input file) as JSON, ready for a bundle manifest's `provenance.third_party`.
 
-use super::{ImportError, ffdnet, mobilenet_v2, state_dict};
+use super::{ImportError, ffdnet, mobilenet_v2, torch_file};
 use ptgrm_bundle::{ThirdPartyWeights, sha256_hex};
 use prost::Message;
 use std::path::{Path, PathBuf};
@@ -107,7 +107,7 @@ fn parse_args(cmd: &str, args: &[String]) -> Result<Args, String> {
 pub fn run(cmd: &str, args: &[String]) -> Result<String, String> {
     let a = parse_args(cmd, args)?;
     let bytes = std::fs::read(&a.pth).map_err(|e| format!("{}: {e}", a.pth.display()))?;
-    let sd = state_dict::parse(&bytes).map_err(|e| format!("{}: {e}", a.pth.display()))?;
+    let sd = torch_file::parse(&bytes).map_err(|e| format!("{}: {e}", a.pth.display()))?;
     let sigma = a.sigma.unwrap_or(0.0);
     let (model, role) = match cmd {
         "import-mobilenet-v2" => (mobilenet_v2::build_prior(&sd, a.with_logits), "prior G".to_string()),

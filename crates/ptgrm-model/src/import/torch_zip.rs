@@ -227,7 +227,7 @@ mod tests {
 
     #[test]
     fn reads_tensors_from_a_zip_checkpoint() {
-        let sd = super::super::state_dict::parse(&checkpoint()).unwrap();
+        let sd = parse(&checkpoint()).unwrap();
         assert_eq!(sd.get_shaped("w", &[3]).unwrap().data, vec![1.0, -2.0, 0.5]);
         assert_eq!(sd.get_shaped("b", &[2]).unwrap().data, vec![1.5, -0.25]);
     }

@@ -3,7 +3,8 @@
 //! Locking: `settings` is only ever held for a copy or an assignment, so property writes from
 //! the application (or a GstController) never wait for a frame. `state` is held by the streaming
 //! thread for the duration of one engine call. `latency` is separate so a LATENCY query never
-//! waits for a frame either.
+//! waits for a frame either. Nested locks are taken in the order
+//! swapping -> state -> settings -> active_provider.
 
 use super::latency::LatencyMeter;
 use super::settings::{self, LiveSettings, ProviderChoice, Settings};
@@ -16,41 +17,47 @@ use gst_base::subclass::BaseTransformMode;
 use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
-use ptgrm::{Engine, ErrorKind, FrameLayout, FrameMut, FrameRef};
+use ptgrm::{Engine, ErrorKind, FrameLayout, FrameMut, FrameRef, Provider};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard};
 use std::time::Instant;
 
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("ptgrestore", gst::DebugColorFlags::empty(), Some("PTG-RM prior-guided restoration"))
 });
 
 /// Exists between start() (READY->PAUSED) and stop().
-struct State {
-    engine: Engine,
+pub(super) struct State {
+    pub(super) engine: Engine,
     /// From the current caps; None until the first caps event.
     layout: Option<FrameLayout>,
     /// Live settings last pushed into `engine`.
-    applied: LiveSettings,
+    pub(super) applied: LiveSettings,
+    /// The provider the element last reported; the engine may leave it on its first frame.
+    pub(super) reported: Provider,
 }
 
 #[derive(Default)]
 pub struct PtgRestore {
-    settings: Mutex<Settings>,
-    state: Mutex<Option<State>>,
-    latency: Mutex<LatencyMeter>,
-    active_provider: Mutex<Option<&'static str>>,
+    /// While started, `model` here is the model that runs: a live swap writes it only once the
+    /// new engine is in place, so property reads never wait for a frame to learn it.
+    pub(super) settings: Mutex<Settings>,
+    pub(super) state: Mutex<Option<State>>,
+    pub(super) latency: Mutex<LatencyMeter>,
+    pub(super) active_provider: Mutex<Option<&'static str>>,
     /// Set when strength leaves 0: the engine saw no frames meanwhile, so its prior is stale.
-    prior_stale: AtomicBool,
+    pub(super) prior_stale: AtomicBool,
+    /// Held through a live model swap: concurrent swaps run one after the other.
+    pub(super) swapping: Mutex<()>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere must not turn every later property access into another panic.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn path_string(p: &Option<PathBuf>) -> Option<String> {
+pub(super) fn path_string(p: &Option<PathBuf>) -> Option<String> {
     p.as_ref().map(|p| p.to_string_lossy().into_owned())
 }
 
@@ -90,7 +97,7 @@ fn load_error(model: &Path, provider: ProviderChoice, e: &ptgrm::Error) -> gst::
 }
 
 impl PtgRestore {
-    fn is_started(&self) -> bool {
+    pub(super) fn is_started(&self) -> bool {
         lock(&self.active_provider).is_some()
     }
 
@@ -131,9 +138,55 @@ impl PtgRestore {
         Ok(())
     }
 
-    fn warn_if_running(&self, name: &str) {
-        if self.is_started() {
-            gst::warning!(CAT, imp = self, "{name} changed while running: takes effect at the next READY->PAUSED");
+    /// Start-up settings other than `model` shape sessions the running engine cannot change;
+    /// accepting them would make the property read back a value that does not run.
+    fn refuse_while_running(&self, name: &str, value: &glib::Value) {
+        gst::warning!(CAT, imp = self, "{name} = {value:?} refused: the element is running");
+        gst::element_imp_warning!(
+            self,
+            gst::LibraryError::Settings,
+            ("{name} cannot change while running; stop the pipeline (READY) first")
+        );
+    }
+
+    /// Loads `model` with `settings` (blocks: sessions are created and warmed up), announcing a
+    /// TensorRT engine build first since that can take minutes.
+    pub(super) fn load_engine(&self, model: &Path, settings: &Settings) -> Result<Engine, ptgrm::Error> {
+        let options = settings.engine_options();
+        gst::info!(CAT, imp = self, "loading {} with provider {:?}", model.display(), settings.provider);
+        if matches!(settings.provider, ProviderChoice::Auto | ProviderChoice::TensorRt) && tensorrt_compiled_in(&options) {
+            let cache = path_string(&settings.engine_cache_dir)
+                .map_or_else(|| "no engine-cache-dir: rebuilt at every start".into(), |d| format!("cached in {d}"));
+            let text = format!("Preparing TensorRT engines; a first build can take minutes ({cache})");
+            // gst-launch prints only the debug part of INFO messages: give the text there too.
+            gst::element_imp_info!(self, gst::LibraryError::Init, ("{text}"), ["{text}"]);
+        }
+        let started = Instant::now();
+        let engine = Engine::load(model, &options).inspect_err(|e| {
+            gst::error!(CAT, imp = self, "loading {} failed: {e}", model.display());
+        })?;
+        gst::info!(
+            CAT,
+            imp = self,
+            "model {:?} ready on {} in {:.2?}",
+            engine.manifest().name,
+            engine.active_provider(),
+            started.elapsed()
+        );
+        Ok(engine)
+    }
+
+    /// Bus messages once `engine` runs: auto's skipped providers (WARNING) and what runs (INFO).
+    /// Returns a closure so a swap can post them after the engine is in place.
+    pub(super) fn running_messages<'a>(&'a self, engine: &Engine, choice: ProviderChoice) -> impl FnOnce() + use<'a> {
+        let active = engine.active_provider().name();
+        let skipped = engine.provider_log().join("; ");
+        let text = format!("Model {:?} running on {active}", engine.manifest().name);
+        move || {
+            if choice == ProviderChoice::Auto && !skipped.is_empty() {
+                gst::element_imp_warning!(self, gst::LibraryError::Init, ("Provider auto fell back to {active}: {skipped}"));
+            }
+            gst::element_imp_info!(self, gst::LibraryError::Init, ("{text}"), ["{text}"]);
         }
     }
 }
@@ -149,13 +202,15 @@ impl ObjectImpl for PtgRestore {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let default_model = path_string(&ptgrm::bundle::default_model_dir());
-            let default_res = settings::format_resolution(settings::default_max_resolution());
+            let (default_width, default_height) = settings::default_max_resolution();
             vec![
                 glib::ParamSpecString::builder("model")
                     .nick("Model bundle")
-                    .blurb("Model bundle directory (manifest.json + ONNX graphs). Default: $PTGRM_MODEL, else the installed low-light model")
+                    .blurb("Model bundle directory (manifest.json + ONNX graphs). Default: $PTGRM_MODEL, else the installed low-light model. \
+                            Set while running, the new model is loaded on the calling thread (which blocks meanwhile) and replaces the old one between two frames; \
+                            if it fails to load, a WARNING is posted and the old one keeps running")
                     .default_value(default_model.as_deref())
-                    .mutable_ready()
+                    .mutable_playing()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("provider", ProviderChoice::Auto)
                     .nick("Execution provider")
@@ -220,10 +275,20 @@ impl ObjectImpl for PtgRestore {
                     .default_value(settings::default_tile_size())
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecString::builder("max-resolution")
-                    .nick("Maximum resolution")
-                    .blurb("Largest frame as WIDTHxHEIGHT; sizes the TensorRT optimisation profile")
-                    .default_value(Some(default_res.as_str()))
+                glib::ParamSpecUInt::builder("max-width")
+                    .nick("Maximum width")
+                    .blurb("Widest frame the TensorRT optimisation profile is sized for")
+                    .minimum(1)
+                    .maximum(settings::MAX_SIDE)
+                    .default_value(default_width)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-height")
+                    .nick("Maximum height")
+                    .blurb("Tallest frame the TensorRT optimisation profile is sized for")
+                    .minimum(1)
+                    .maximum(settings::MAX_SIDE)
+                    .default_value(default_height)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("ort-library")
@@ -243,6 +308,14 @@ impl ObjectImpl for PtgRestore {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let name = pspec.name();
+        if name == "model" && self.is_started() {
+            self.swap_model(path_value(value));
+            return;
+        }
+        if pspec.flags().contains(gst::PARAM_FLAG_MUTABLE_READY) && self.is_started() {
+            self.refuse_while_running(name, value);
+            return;
+        }
         let mut s = lock(&self.settings);
         match name {
             "model" => s.model = path_value(value),
@@ -253,15 +326,8 @@ impl ObjectImpl for PtgRestore {
             "threads" => s.threads = value.get().expect("type checked upstream"),
             "tile-size" => s.tile_size = value.get().expect("type checked upstream"),
             "ort-library" => s.ort_library = path_value(value),
-            "max-resolution" => {
-                let text: Option<String> = value.get().expect("type checked upstream");
-                let text = text.unwrap_or_else(|| settings::format_resolution(settings::default_max_resolution()));
-                if let Err(e) = settings::parse_resolution(&text) {
-                    // Kept as given: start() fails with this message, visible on the bus.
-                    gst::warning!(CAT, imp = self, "{e}");
-                }
-                s.max_resolution = text;
-            }
+            "max-width" => s.max_width = value.get().expect("type checked upstream"),
+            "max-height" => s.max_height = value.get().expect("type checked upstream"),
             "prior-interval" => s.live.prior_interval = value.get().expect("type checked upstream"),
             "prior-smoothing" => s.live.prior_smoothing = value.get().expect("type checked upstream"),
             "strength" => {
@@ -275,9 +341,6 @@ impl ObjectImpl for PtgRestore {
         }
         drop(s);
         gst::debug!(CAT, imp = self, "{name} set to {value:?}");
-        if pspec.flags().contains(gst::PARAM_FLAG_MUTABLE_READY) {
-            self.warn_if_running(name);
-        }
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
@@ -291,7 +354,8 @@ impl ObjectImpl for PtgRestore {
             "threads" => s.threads.to_value(),
             "tile-size" => s.tile_size.to_value(),
             "ort-library" => path_string(&s.ort_library).to_value(),
-            "max-resolution" => s.max_resolution.to_value(),
+            "max-width" => s.max_width.to_value(),
+            "max-height" => s.max_height.to_value(),
             "prior-interval" => s.live.prior_interval.to_value(),
             "prior-smoothing" => s.live.prior_smoothing.to_value(),
             "strength" => s.live.strength.to_value(),
@@ -349,34 +413,13 @@ impl BaseTransformImpl for PtgRestore {
                 ("No model bundle: set the model property or PTGRM_MODEL, or install the default low-light model (see README)")
             )
         })?;
-        let options =
-            settings.engine_options().map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ("{e}")))?;
-        gst::info!(CAT, imp = self, "loading {} with provider {:?}", model.display(), settings.provider);
-        if matches!(settings.provider, ProviderChoice::Auto | ProviderChoice::TensorRt) && tensorrt_compiled_in(&options) {
-            // A first TensorRT engine build blocks this state change for minutes; say why on the bus.
-            let cache = path_string(&settings.engine_cache_dir)
-                .map_or_else(|| "no engine-cache-dir: rebuilt at every start".into(), |d| format!("cached in {d}"));
-            let text = format!("Preparing TensorRT engines; a first build can take minutes ({cache})");
-            // gst-launch prints only the debug part of INFO messages: give the text there too.
-            gst::element_imp_info!(self, gst::LibraryError::Init, ("{text}"), ["{text}"]);
-        }
-        let started = Instant::now();
-        let engine = Engine::load(&model, &options).map_err(|e| {
-            gst::error!(CAT, imp = self, "loading {} failed: {e}", model.display());
-            load_error(&model, settings.provider, &e)
-        })?;
-        let active = engine.active_provider().name();
-        let skipped = engine.provider_log().join("; ");
-        gst::info!(CAT, imp = self, "model {:?} ready on {active} in {:.2?}", engine.manifest().name, started.elapsed());
-        if settings.provider == ProviderChoice::Auto && !skipped.is_empty() {
-            gst::element_imp_warning!(self, gst::LibraryError::Init, ("Provider auto fell back to {active}: {skipped}"));
-        }
-        let text = format!("Model {:?} running on {active}", engine.manifest().name);
-        gst::element_imp_info!(self, gst::LibraryError::Init, ("{text}"), ["{text}"]);
-        *lock(&self.state) = Some(State { engine, layout: None, applied: settings.live });
+        let engine = self.load_engine(&model, &settings).map_err(|e| load_error(&model, settings.provider, &e))?;
+        self.running_messages(&engine, settings.provider)();
+        let active = engine.active_provider();
+        *lock(&self.state) = Some(State { engine, layout: None, applied: settings.live, reported: active });
         *lock(&self.latency) = LatencyMeter::default();
         self.prior_stale.store(false, Ordering::Release);
-        *lock(&self.active_provider) = Some(active);
+        *lock(&self.active_provider) = Some(active.name());
         self.obj().notify("active-provider");
         Ok(())
     }
@@ -489,7 +532,12 @@ impl VideoFilterImpl for PtgRestore {
         let result = FrameRef::new(in_layout, &in_planes[..3])
             .and_then(|input| Ok((input, FrameMut::new(out_layout, [p0, p1, p2])?)))
             .and_then(|(input, mut output)| state.engine.process(&input, &mut output));
+        // The first frame may have moved the engine to another provider (also when it failed).
+        let change = self.take_provider_change(state);
         drop(guard);
+        if let Some(change) = change {
+            self.announce_provider_change(change);
+        }
         if let Err(e) = result {
             gst::element_imp_error!(self, gst::StreamError::Failed, ("Processing a frame failed: {e}"));
             return Err(gst::FlowError::Error);

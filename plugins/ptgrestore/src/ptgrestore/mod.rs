@@ -5,7 +5,9 @@ use gst::prelude::*;
 
 mod imp;
 mod latency;
+mod provider;
 mod settings;
+mod swap;
 mod video;
 
 pub use settings::ProviderChoice;

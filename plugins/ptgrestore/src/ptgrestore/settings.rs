@@ -1,8 +1,8 @@
 //! The element's property values and how they become engine options.
 //!
-//! Two groups: values read when sessions are created (READY->PAUSED; changing them while
-//! running takes effect at the next start) and values pushed into the running engine before
-//! each frame (strength, prior-interval, prior-smoothing).
+//! Two groups: values read when sessions are created (READY->PAUSED; while running, the element
+//! refuses changes to them, except `model`, which it swaps in a new engine for) and values pushed
+//! into the running engine before each frame (strength, prior-interval, prior-smoothing).
 
 use gst::glib;
 use ptgrm::{EngineOptions, ProviderRequest};
@@ -82,8 +82,8 @@ pub struct Settings {
     pub engine_cache_dir: Option<PathBuf>,
     pub threads: u32,
     pub tile_size: u32,
-    /// As the user wrote it ("WxH"); parsed at start so a bad value fails start-up with a reason.
-    pub max_resolution: String,
+    pub max_width: u32,
+    pub max_height: u32,
     pub live: LiveSettings,
 }
 
@@ -98,61 +98,31 @@ impl Default for Settings {
             engine_cache_dir: None,
             threads: 0,
             tile_size: default_tile_size(),
-            max_resolution: format_resolution(default_max_resolution()),
+            max_width: default_max_resolution().0,
+            max_height: default_max_resolution().1,
             live: LiveSettings::default(),
         }
     }
 }
 
 impl Settings {
-    pub fn engine_options(&self) -> Result<EngineOptions, String> {
-        let max_resolution = parse_resolution(&self.max_resolution)?;
-        Ok(EngineOptions {
+    /// Values out of the engine's ranges (tile-size) are left for Engine::load to reject with a
+    /// reason; the property ranges already bound everything else.
+    pub fn engine_options(&self) -> EngineOptions {
+        EngineOptions {
             ort_library: self.ort_library.clone(),
             provider: self.provider.into(),
             device_id: self.device_id,
             fp16: self.fp16,
             engine_cache_dir: self.engine_cache_dir.clone(),
             threads: self.threads as usize,
-            max_resolution: (max_resolution.0 as usize, max_resolution.1 as usize),
+            max_resolution: (self.max_width as usize, self.max_height as usize),
             tile_size: self.tile_size as usize,
             prior_interval: self.live.prior_interval,
             prior_smoothing: self.live.prior_smoothing as f32,
             strength: self.live.strength as f32,
             ..EngineOptions::default()
-        })
+        }
     }
 }
 
-/// Parses "WxH" (also "W,H" or "W H") into a resolution with both sides in 1..=MAX_SIDE.
-pub fn parse_resolution(s: &str) -> Result<(u32, u32), String> {
-    let parts: Vec<&str> = s.split(['x', 'X', ',', ' ']).filter(|p| !p.is_empty()).collect();
-    let [w, h] = parts.as_slice() else {
-        return Err(format!("max-resolution {s:?} is not of the form WIDTHxHEIGHT"));
-    };
-    let side = |v: &str| match v.trim().parse::<u32>() {
-        Ok(n) if (1..=MAX_SIDE).contains(&n) => Ok(n),
-        _ => Err(format!("max-resolution {s:?}: {v:?} is not a size in 1..={MAX_SIDE}")),
-    };
-    Ok((side(w)?, side(h)?))
-}
-
-pub fn format_resolution((w, h): (u32, u32)) -> String {
-    format!("{w}x{h}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resolution_strings_parse_and_bad_ones_say_why() {
-        assert_eq!(parse_resolution("1280x720"), Ok((1280, 720)));
-        assert_eq!(parse_resolution("3840X2160"), Ok((3840, 2160)));
-        assert_eq!(parse_resolution("640,480"), Ok((640, 480)));
-        assert!(parse_resolution("1280").unwrap_err().contains("WIDTHxHEIGHT"));
-        assert!(parse_resolution("0x720").unwrap_err().contains("\"0\""));
-        assert!(parse_resolution("99999x10").unwrap_err().contains("1..=32768"));
-        assert_eq!(format_resolution((1920, 1080)), "1920x1080");
-    }
-}

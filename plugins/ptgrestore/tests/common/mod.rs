@@ -35,6 +35,17 @@ pub fn bundle() -> &'static Path {
     })
 }
 
+/// A private copy of the test bundle in its own scratch directory (for tests that alter the
+/// files or register faults keyed by the directory).
+pub fn bundle_copy(name: &str) -> PathBuf {
+    let dir = scratch_dir(name);
+    for entry in std::fs::read_dir(bundle()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+    }
+    dir
+}
+
 /// Builds a pipeline from a launch description with `{model}` replaced by the test bundle.
 pub fn pipeline(desc: &str) -> gst::Pipeline {
     init();
@@ -88,6 +99,26 @@ pub fn bus_texts(pipeline: &gst::Pipeline, kind: gst::MessageType) -> Vec<String
         }
     }
     texts
+}
+
+/// Every message waiting on the bus (does not wait), for tests that look at several kinds.
+pub fn bus_messages(pipeline: &gst::Pipeline) -> Vec<gst::Message> {
+    let bus = pipeline.bus().unwrap();
+    std::iter::from_fn(|| bus.pop()).collect()
+}
+
+/// The texts of the messages of one kind (ERROR, WARNING or INFO) among `messages`.
+pub fn texts_of(messages: &[gst::Message], kind: gst::MessageType) -> Vec<String> {
+    messages
+        .iter()
+        .filter(|m| m.type_() == kind)
+        .filter_map(|m| match m.view() {
+            gst::MessageView::Error(e) => Some(e.error().message().to_string()),
+            gst::MessageView::Warning(w) => Some(w.error().message().to_string()),
+            gst::MessageView::Info(i) => Some(i.error().message().to_string()),
+            _ => None,
+        })
+        .collect()
 }
 
 pub fn assert_no_error(pipeline: &gst::Pipeline) {
