@@ -5,7 +5,7 @@
 mod common;
 
 use common::{max_abs_diff, random, run, session};
-use ptgrm_model::base::{BaseBlock, BaseConfig, BaseHead};
+use ptgrm_model::base::{BaseBlock, BaseConfig, BaseHead, BaseView};
 use ptgrm_model::export::{merged_graph, refiner_graph, ModelConfig};
 use ptgrm_model::onnx_builder::ParamSource;
 use ptgrm_model::ptgrm::{Head, RefinerConfig, ABLATIONS};
@@ -106,6 +106,10 @@ fn fused_low_resolution_model_matches_onnx_runtime() {
         };
         assert_merged_parity(&ModelConfig { base: Some(base), refiner }, 13);
     }
+    // v2: F on the unshuffled view at 1/4 (per-pixel correction through a pixel shuffle), R at 1/8.
+    let base = BaseConfig { block: BaseBlock::Res, head: BaseHead::Affine, internal_scale: 4, view: BaseView::Unshuffled, ..Default::default() };
+    let refiner = RefinerConfig { internal_scale: 8, fused_upsampling: true, mask_logit_offset: 4.0, ..RefinerConfig::paper(32) };
+    assert_merged_parity(&ModelConfig { base: Some(base), refiner }, 17);
 }
 
 #[test]

@@ -5,8 +5,11 @@
 //! stride-2 conv doubling the width), middle blocks, decoder stages (1x1 conv + PixelShuffle 2
 //! halving the width, skip added, blocks), end conv to a 3-channel residual. Blocks are NAFNet
 //! blocks or plain residual blocks ([`BaseBlock`]).
-//! With `internal_scale` s > 1 the U-Net runs on the image average-pooled by s and its residual
-//! is bilinearly upsampled and added at full resolution, which cuts the cost by about s².
+//! With `internal_scale` s > 1 the U-Net runs at 1/s resolution, which cuts the cost by about
+//! s², on one of two views of the image ([`BaseView`]): average-pooled by s, its correction
+//! bilinearly upsampled (smooth: it cannot remove noise at full resolution), or unshuffled
+//! (space-to-depth: a stride-s s x s conv sees every pixel of its patch), its correction
+//! pixel-shuffled back, so every full-resolution pixel gets its own value.
 
 use crate::layers::{conv, conv_same, layer_norm};
 use crate::ops::{Conv2d, Init, Ops};
@@ -43,6 +46,21 @@ pub struct BaseConfig {
     pub internal_scale: usize,
     /// How the network's output corrects the image.
     pub head: BaseHead,
+    /// How the network sees the image when internal_scale > 1.
+    pub view: BaseView,
+}
+
+/// The image as F's network sees it at internal scale s > 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BaseView {
+    /// Average-pooled by s; the correction maps are bilinearly upsampled by s.
+    #[default]
+    Pooled,
+    /// Space-to-depth: a learned s x s stride-s embedding (pixel-unshuffle and a 1x1 conv in
+    /// one), and the correction maps come back through a pixel shuffle, one value per pixel.
+    /// Costs one more full-resolution read and write, and lets F denoise at full resolution.
+    Unshuffled,
 }
 
 /// F's correction of the image I from the network output (upsampled when internal_scale > 1).
@@ -70,6 +88,7 @@ impl Default for BaseConfig {
             ffn_expand: 2,
             internal_scale: 1,
             head: BaseHead::Residual,
+            view: BaseView::Pooled,
         }
     }
 }
@@ -90,6 +109,11 @@ impl BaseConfig {
     /// H and W given to F must be multiples of this.
     pub fn pad_multiple(&self) -> usize {
         (1 << self.levels()) * self.internal_scale
+    }
+
+    /// True when F sees the space-to-depth view (and so corrects every pixel).
+    pub fn is_unshuffled(&self) -> bool {
+        self.view == BaseView::Unshuffled && self.internal_scale > 1
     }
 
     pub fn validate(&self) -> Result<(), String> {
@@ -115,16 +139,31 @@ impl BaseConfig {
 
 /// F: `image` `[N, 3, H, W]` (H, W multiples of `pad_multiple`) -> restored `[N, 3, H, W]`.
 pub fn base_forward<O: Ops>(o: &mut O, cfg: &BaseConfig, image: &O::T) -> O::T {
-    let s = cfg.internal_scale;
-    let x = if s > 1 { o.avg_pool(image, s) } else { image.clone() };
-    let y = base_head(o, cfg, &x);
-    let y = o.upsample_bilinear(&y, cfg.head_channels(), s);
+    let y = if cfg.is_unshuffled() {
+        unshuffled_head(o, cfg, image)
+    } else {
+        let s = cfg.internal_scale;
+        let x = if s > 1 { o.avg_pool(image, s) } else { image.clone() };
+        let y = base_head(o, cfg, &x);
+        o.upsample_bilinear(&y, cfg.head_channels(), s)
+    };
     apply_base_head(o, cfg, image, &y)
 }
 
-/// The network's correction (`head_channels` maps) for `x`, at `x`'s resolution.
+/// The network's correction (`head_channels` maps) for `x`, at `x`'s resolution (pooled view).
 pub fn base_head<O: Ops>(o: &mut O, cfg: &BaseConfig, x: &O::T) -> O::T {
-    unet(o, cfg, x, cfg.head_channels())
+    let h = conv_same(o, "base.intro", x, 3, cfg.width, 3);
+    unet(o, cfg, h, cfg.head_channels())
+}
+
+/// The network's correction maps at full resolution for the unshuffled view: the image
+/// embedded by a stride-s s x s conv, the U-Net at 1/s, `head_channels * s²` maps
+/// pixel-shuffled back.
+pub fn unshuffled_head<O: Ops>(o: &mut O, cfg: &BaseConfig, image: &O::T) -> O::T {
+    let s = cfg.internal_scale;
+    let h = conv(o, "base.embed", image, 3, cfg.width, s, Conv2d { stride: s, padding: 0, groups: 1 }, true);
+    let y = unet(o, cfg, h, cfg.head_channels() * s * s);
+    o.pixel_shuffle(&y, s)
 }
 
 /// F's output from the image and its correction maps at the image's resolution.
@@ -141,10 +180,9 @@ pub fn apply_base_head<O: Ops>(o: &mut O, cfg: &BaseConfig, image: &O::T, head: 
     }
 }
 
-/// The U-Net body; returns the residual at its input's size.
-fn unet<O: Ops>(o: &mut O, cfg: &BaseConfig, x: &O::T, out_channels: usize) -> O::T {
+/// The U-Net body on features `h` (`width` channels); returns `out_channels` maps at their size.
+fn unet<O: Ops>(o: &mut O, cfg: &BaseConfig, mut h: O::T, out_channels: usize) -> O::T {
     let mut c = cfg.width;
-    let mut h = conv_same(o, "base.intro", x, 3, c, 3);
     let mut skips = Vec::new();
     for (i, &n) in cfg.enc_blocks.iter().enumerate() {
         for j in 0..n {

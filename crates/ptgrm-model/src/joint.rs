@@ -7,8 +7,12 @@
 //!   t = Î − I_d (I_d·gain + offset, or F's residual),  Î = I_d + t,  Ī = I_d + t·I_m + I_r.
 //! Full-resolution cost is what keeps a live model from real time on a CPU (resizes, pools and
 //! elementwise passes over every pixel); this form has the fewest such passes.
+//! With F on the unshuffled view (`base.view = "unshuffled"`) F's correction comes back per
+//! pixel through a pixel shuffle, so F can remove noise at full resolution (the pooled form
+//! only ever maps the noisy input affinely); R stays at its own 1/s and only its mask and
+//! residual are upsampled.
 
-use crate::base::{apply_base_head, base_forward, base_head, BaseConfig, BaseHead};
+use crate::base::{apply_base_head, base_forward, base_head, unshuffled_head, BaseConfig, BaseHead};
 use crate::ops::Ops;
 use crate::ptgrm::{apply_mask_residual, apply_residual_only, refiner_forward, refiner_head, Head, RefinerConfig};
 
@@ -19,6 +23,11 @@ pub fn fused_upsampling_error(base: Option<&BaseConfig>, refiner: &RefinerConfig
     }
     match base {
         None => Some("refiner.fused_upsampling needs a built-in F (model.base)".into()),
+        // F's correction is already per pixel; only R's maps are upsampled, from R's own scale.
+        Some(b) if b.is_unshuffled() && refiner.internal_scale < 2 => {
+            Some(format!("refiner.fused_upsampling needs R's internal scale above 1 (it is {})", refiner.internal_scale))
+        }
+        Some(b) if b.is_unshuffled() => None,
         Some(b) if b.internal_scale != refiner.internal_scale || b.internal_scale < 2 => Some(format!(
             "refiner.fused_upsampling needs F and R at the same internal scale above 1 (base {}, refiner {})",
             b.internal_scale, refiner.internal_scale
@@ -33,6 +42,9 @@ pub fn joint_forward<O: Ops>(o: &mut O, base: &BaseConfig, refiner: &RefinerConf
         let restored = base_forward(o, base, image);
         let refined = refiner_forward(o, refiner, &restored, image, prior);
         return (restored, refined);
+    }
+    if base.is_unshuffled() {
+        return joint_unshuffled(o, base, refiner, image, prior);
     }
     let s = base.internal_scale;
     let small = o.avg_pool(image, s);
@@ -63,6 +75,29 @@ pub fn joint_forward<O: Ops>(o: &mut O, base: &BaseConfig, refiner: &RefinerConf
             let resid = o.slice_channels(&up, fc, fc + 3);
             apply_residual_only(o, &restored, &resid)
         }
+    };
+    (restored, refined)
+}
+
+/// The fused form when F sees the unshuffled view: F's correction is already per pixel at full
+/// resolution; R runs at its own 1/s on the pooled image and F's pooled output, and only its
+/// mask and residual are upsampled (R's scale may differ from F's).
+fn joint_unshuffled<O: Ops>(o: &mut O, base: &BaseConfig, refiner: &RefinerConfig, image: &O::T, prior: &O::T) -> (O::T, O::T) {
+    let s = refiner.internal_scale;
+    let f_head = unshuffled_head(o, base, image);
+    let restored = apply_base_head(o, base, image, &f_head);
+    let correction = o.sub(&restored, image);
+    let small = o.avg_pool(image, s);
+    let restored_small = o.avg_pool(&restored, s);
+    let r_head = refiner_head(o, refiner, &restored_small, &small, prior);
+    let up = o.upsample_bilinear(&r_head, refiner.head_channels(), s);
+    let refined = match refiner.head {
+        Head::MaskResidual => {
+            let mask = o.slice_channels(&up, 0, 1);
+            let resid = o.slice_channels(&up, 1, 4);
+            apply_mask_residual(o, image, &correction, &mask, &resid)
+        }
+        Head::ResidualOnly => apply_residual_only(o, &restored, &up),
     };
     (restored, refined)
 }

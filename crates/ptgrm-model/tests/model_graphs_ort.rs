@@ -6,7 +6,7 @@ mod model_support;
 
 use model_support::ref_ops::{RefOps, Tensor};
 use model_support::{max_abs_diff, named, random, run, session};
-use ptgrm_model::base::{base_forward, BaseBlock, BaseHead, BaseConfig};
+use ptgrm_model::base::{base_forward, BaseBlock, BaseConfig, BaseHead, BaseView};
 use ptgrm_bundle::{io, Manifest};
 use ptgrm_model::export::{
     base_graph, init_params, merged_graph, parameter_counts, refiner_graph, test_prior_graph, ModelConfig,
@@ -48,7 +48,7 @@ fn check_base(cfg: &BaseConfig) {
     let g = base_graph(cfg, ParamSource::Seeded(1)).unwrap();
     assert_eq!((g.inputs.clone(), g.outputs.clone()), (vec![io::IMAGE.to_string()], vec![io::BASE.to_string()]));
     let m = cfg.pad_multiple();
-    assert_eq!(m, 8);
+    assert_eq!(m, 8 * cfg.internal_scale);
     for (n, h, w) in SIZES {
         let (h, w) = (padded(h, m), padded(w, m));
         let got = run(&g.bytes, &[named(io::IMAGE, &[n, 3, h, w], image(n, h, w, 19))], &[io::BASE]);
@@ -271,6 +271,48 @@ fn fused_upsampling_graph_matches_the_reference_and_keeps_full_size_io() {
     assert!(max_abs_diff(&got[0].1, &want.data) <= TOL);
     // Full-resolution detail of the input reaches both outputs (only the corrections are low-res).
     assert!(max_abs_diff(&got[1].1, &x) > 1e-3);
+}
+
+#[test]
+fn unshuffled_view_matches_the_reference_and_corrects_each_pixel() {
+    // F on the space-to-depth view at 1/4, R at its own 1/8, as the live v2 design.
+    let base = BaseConfig { internal_scale: 4, head: BaseHead::Affine, view: BaseView::Unshuffled, ..Default::default() };
+    check_base(&base);
+    let refiner = RefinerConfig { internal_scale: 8, fused_upsampling: true, mask_logit_offset: 4.0, ..small_refiner() };
+    let cfg = ModelConfig { base: Some(base.clone()), refiner: refiner.clone() };
+    assert_eq!(cfg.validate(), Ok(()));
+    let g = merged_graph(&base, &refiner, ParamSource::Seeded(7)).unwrap();
+    let (n, h, w) = (1, 64, 96);
+    let x = image(n, h, w, 120);
+    let p = random(n * 8, 121, -1.0, 1.0);
+    let got = run(&g.bytes, &[named(io::IMAGE, &[n, 3, h, w], x.clone()), named(io::PRIOR, &[n, 8], p.clone())], &[io::REFINED, io::BASE]);
+    let (want_base, want) =
+        joint_forward(&mut RefOps::seeded(7), &base, &refiner, &Tensor::new(&[n, 3, h, w], x.clone()), &Tensor::new(&[n, 8], p));
+    assert!(max_abs_diff(&got[1].1, &want_base.data) <= TOL);
+    assert!(max_abs_diff(&got[0].1, &want.data) <= TOL);
+}
+
+#[test]
+fn only_the_unshuffled_view_sees_pixels_inside_a_patch() {
+    // Swap neighbouring columns inside every 4-pixel patch: the 4x4 means do not change, so a
+    // pooled F computes the same residual; an unshuffled F sees the difference (that is what
+    // lets it remove noise at full resolution).
+    let (n, h, w) = (1, 32, 32);
+    let x = image(n, h, w, 130);
+    let mut swapped = x.clone();
+    for row in swapped.chunks_mut(w) {
+        for patch in row.chunks_mut(4) {
+            patch.swap(0, 1);
+        }
+    }
+    let residual = |view: BaseView, input: &[f32]| -> Vec<f32> {
+        let cfg = BaseConfig { internal_scale: 4, view, ..Default::default() };
+        let t = Tensor::new(&[n, 3, h, w], input.to_vec());
+        let out = base_forward(&mut RefOps::seeded(9), &cfg, &t);
+        out.data.iter().zip(input).map(|(o, i)| o - i).collect()
+    };
+    assert!(max_abs_diff(&residual(BaseView::Pooled, &x), &residual(BaseView::Pooled, &swapped)) < 1e-6);
+    assert!(max_abs_diff(&residual(BaseView::Unshuffled, &x), &residual(BaseView::Unshuffled, &swapped)) > 1e-4);
 }
 
 fn temp_dir(tag: &str) -> std::path::PathBuf {

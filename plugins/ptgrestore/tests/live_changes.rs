@@ -9,7 +9,8 @@ use common::*;
 use gst::prelude::*;
 use ptgrm_model::test_bundle::{Layout, TestBundleOptions, write_test_bundle};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 const FRAMES: u64 = 8;
 
@@ -89,6 +90,16 @@ fn first_difference(a: &[Vec<u8>], b: &[Vec<u8>]) -> Option<String> {
     Some(format!("frame {i} of {} differs (max {max}, mean {mean:.2} levels)", a.len()))
 }
 
+/// Counts notify::`name` emissions of `element` from now on.
+fn notifications(element: &gst::Element, name: &str) -> Arc<AtomicUsize> {
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    element.connect_notify(Some(name), move |_, _| {
+        c.fetch_add(1, Ordering::SeqCst);
+    });
+    count
+}
+
 fn model_of(filter: &gst::Element) -> PathBuf {
     PathBuf::from(filter.property::<Option<String>>("model").expect("a model"))
 }
@@ -96,6 +107,7 @@ fn model_of(filter: &gst::Element) -> PathBuf {
 #[test]
 fn model_set_while_playing_swaps_between_frames_and_drops_none() {
     let run = Run::start(bundle());
+    let notified = notifications(&run.filter, "model");
     let mut out = Vec::new();
     for i in 0..FRAMES {
         if i == FRAMES / 2 {
@@ -106,6 +118,7 @@ fn model_set_while_playing_swaps_between_frames_and_drops_none() {
     }
     let messages = run.finish();
     assert_eq!(out.len(), FRAMES as usize);
+    assert_eq!(notified.load(Ordering::SeqCst), 1);
 
     let half = FRAMES as usize / 2;
     let on_a = reference(bundle(), 0..FRAMES);
@@ -127,6 +140,7 @@ fn model_set_while_playing_swaps_between_frames_and_drops_none() {
 fn model_that_fails_to_load_while_playing_keeps_the_old_one_running() {
     let missing = "/nonexistent/ptgrm-swap-target";
     let run = Run::start(bundle());
+    let notified = notifications(&run.filter, "model");
     let mut out = Vec::new();
     for i in 0..FRAMES {
         if i == 2 {
@@ -137,6 +151,7 @@ fn model_that_fails_to_load_while_playing_keeps_the_old_one_running() {
     let model = model_of(&run.filter);
     let messages = run.finish();
     assert_eq!(model, bundle(), "reads back the model that still runs");
+    assert_eq!(notified.load(Ordering::SeqCst), 0, "the value did not change");
     let warnings = texts_of(&messages, gst::MessageType::Warning);
     assert!(warnings.iter().any(|w| w.contains(missing) && w.contains("still running")), "{warnings:?}");
     let changed = first_difference(&out, &reference(bundle(), 0..FRAMES));
@@ -147,10 +162,12 @@ fn model_that_fails_to_load_while_playing_keeps_the_old_one_running() {
 fn other_start_up_properties_are_refused_while_running() {
     let run = Run::start(bundle());
     run.process(0);
+    let notified = notifications(&run.filter, "threads");
     run.filter.set_property("threads", 2u32);
     run.filter.set_property("max-width", 640u32);
     assert_eq!(run.filter.property::<u32>("threads"), 0, "reads back the value that runs");
     assert_eq!(run.filter.property::<u32>("max-width"), 1920);
+    assert_eq!(notified.load(Ordering::SeqCst), 0, "a refused value is no change");
     run.process(1);
     let filter = run.filter.clone();
     let messages = run.finish();
@@ -161,4 +178,5 @@ fn other_start_up_properties_are_refused_while_running() {
     }
     filter.set_property("threads", 2u32);
     assert_eq!(filter.property::<u32>("threads"), 2, "accepted once stopped");
+    assert_eq!(notified.load(Ordering::SeqCst), 1);
 }

@@ -211,11 +211,13 @@ impl ObjectImpl for PtgRestore {
                             if it fails to load, a WARNING is posted and the old one keeps running")
                     .default_value(default_model.as_deref())
                     .mutable_playing()
+                    .explicit_notify()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("provider", ProviderChoice::Auto)
                     .nick("Execution provider")
                     .blurb("ONNX Runtime execution provider; an explicit one fails start-up when unavailable, auto falls back with a warning")
                     .mutable_ready()
+                    .explicit_notify()
                     .build(),
                 glib::ParamSpecInt::builder("device-id")
                     .nick("GPU device")
@@ -224,17 +226,20 @@ impl ObjectImpl for PtgRestore {
                     .maximum(255)
                     .default_value(0)
                     .mutable_ready()
+                    .explicit_notify()
                     .build(),
                 glib::ParamSpecBoolean::builder("fp16")
                     .nick("FP16")
                     .blurb("Let TensorRT run in half precision (faster, slightly different output)")
                     .default_value(false)
                     .mutable_ready()
+                    .explicit_notify()
                     .build(),
                 glib::ParamSpecString::builder("engine-cache-dir")
                     .nick("TensorRT engine cache")
                     .blurb("Directory where TensorRT engines and timing caches are kept between runs (unset: no cache, every start rebuilds)")
                     .mutable_ready()
+                    .explicit_notify()
                     .build(),
                 glib::ParamSpecUInt::builder("threads")
                     .nick("CPU threads")
@@ -242,6 +247,7 @@ impl ObjectImpl for PtgRestore {
                     .maximum(1024)
                     .default_value(0)
                     .mutable_ready()
+                    .explicit_notify()
                     .build(),
                 glib::ParamSpecUInt::builder("prior-interval")
                     .nick("Prior interval")
@@ -274,6 +280,7 @@ impl ObjectImpl for PtgRestore {
                     .maximum(settings::MAX_SIDE)
                     .default_value(settings::default_tile_size())
                     .mutable_ready()
+                    .explicit_notify()
                     .build(),
                 glib::ParamSpecUInt::builder("max-width")
                     .nick("Maximum width")
@@ -282,6 +289,7 @@ impl ObjectImpl for PtgRestore {
                     .maximum(settings::MAX_SIDE)
                     .default_value(default_width)
                     .mutable_ready()
+                    .explicit_notify()
                     .build(),
                 glib::ParamSpecUInt::builder("max-height")
                     .nick("Maximum height")
@@ -290,11 +298,13 @@ impl ObjectImpl for PtgRestore {
                     .maximum(settings::MAX_SIDE)
                     .default_value(default_height)
                     .mutable_ready()
+                    .explicit_notify()
                     .build(),
                 glib::ParamSpecString::builder("ort-library")
                     .nick("ONNX Runtime library")
                     .blurb("Path of libonnxruntime.so to load (unset: $ORT_DYLIB_PATH, the path scripts/setup.sh recorded, the system library). One library serves the whole process")
                     .mutable_ready()
+                    .explicit_notify()
                     .build(),
                 glib::ParamSpecString::builder("active-provider")
                     .nick("Active provider")
@@ -341,6 +351,11 @@ impl ObjectImpl for PtgRestore {
         }
         drop(s);
         gst::debug!(CAT, imp = self, "{name} set to {value:?}");
+        if pspec.flags().contains(glib::ParamFlags::EXPLICIT_NOTIFY) {
+            // Start-up properties notify only when they take a value (not when refused or when
+            // a model swap fails).
+            self.obj().notify_by_pspec(pspec);
+        }
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {

@@ -5,6 +5,7 @@
 
 use super::imp::{CAT, PtgRestore, lock};
 use super::latency::LatencyMeter;
+use gst::prelude::*;
 use gst::subclass::prelude::*;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -43,9 +44,11 @@ impl PtgRestore {
         let Some(state) = guard.as_mut() else {
             // Stopped while loading: the new model is the one the next start loads.
             lock(&self.settings).model = Some(model);
+            drop((guard, serial));
+            self.obj().notify("model");
             return;
         };
-        state.engine = engine;
+        let old = std::mem::replace(&mut state.engine, engine);
         // What the new engine was loaded with; newer live values follow before the next frame.
         state.applied = settings.live;
         let change = self.take_provider_change(state).map(|mut change| {
@@ -60,9 +63,12 @@ impl PtgRestore {
         // The new engine computes its prior on its first frame anyway.
         self.prior_stale.store(false, Ordering::Release);
         drop(guard);
+        // Freeing the old sessions takes a while: not under the lock the streaming thread needs.
+        drop(old);
         // Handlers of the messages below may set model again.
         drop(serial);
         gst::info!(CAT, imp = self, "switched to {}", model.display());
+        self.obj().notify("model");
         running_messages();
         if let Some(change) = change {
             self.announce_provider_change(change);
