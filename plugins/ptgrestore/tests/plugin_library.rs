@@ -41,3 +41,15 @@ fn library_does_not_link_onnx_runtime() {
     assert!(out.status.success() && text.contains("NEEDED"), "readelf -d failed:\n{text}");
     assert!(!text.contains("onnxruntime"), "plugin links ONNX Runtime:\n{text}");
 }
+
+#[test]
+fn library_exports_no_c_abi_of_libptgrm() {
+    // The runtime crate is an rlib without C exports (the C ABI is its own package, libptgrm):
+    // a process loading both the plugin and libptgrm must not see two definitions of ptgrm_*.
+    let lib = plugin_dir().join("libgstptgrestore.so");
+    let out = Command::new("nm").args(["-D", "--defined-only"]).arg(&lib).output().expect("nm (binutils)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("gst_plugin_ptgrestore_get_desc"), "nm -D failed:\n{text}");
+    let exported: Vec<&str> = text.lines().filter(|l| l.split_whitespace().last().is_some_and(|s| s.starts_with("ptgrm_"))).collect();
+    assert!(exported.is_empty(), "plugin exports C ABI symbols: {exported:?}");
+}

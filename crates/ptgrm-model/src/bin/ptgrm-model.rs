@@ -7,7 +7,7 @@
 //!   weights -> ONNX prior / base graphs (see `ptgrm_model::import::cli`).
 
 use ptgrm_model::export::{parameter_counts, ModelConfig};
-use ptgrm_model::base::{BaseBlock, BaseConfig, BaseHead};
+use ptgrm_model::base::{BaseBlock, BaseConfig, BaseHead, BaseView};
 use ptgrm_model::ptgrm::{RefinerConfig, ABLATIONS};
 use ptgrm_model::test_bundle::{write_test_bundle, Layout, TestBundleOptions};
 use std::path::PathBuf;
@@ -17,7 +17,7 @@ const USAGE: &str = "usage:
   ptgrm-model write-test-bundle --out DIR [--layout split|merged] [--seed S] [--no-prior] [MODEL FLAGS]
   ptgrm-model params [MODEL FLAGS]
     MODEL FLAGS: [--prior-dim D] [--ablation NAME] [--base-block naf|res] [--base-head residual|affine] [--base-width W]
-                 [--base-scale 1|2|4|8] [--refiner-scale 1|2|4|8] [--fused-upsampling]
+                 [--base-scale 1|2|4|8] [--base-view pooled|unshuffled] [--refiner-scale 1|2|4|8] [--fused-upsampling]
   ptgrm-model import-mobilenet-v2 --pth P --out prior.onnx [--with-logits]
   ptgrm-model import-ffdnet --pth P --sigma S --out base.onnx
   ptgrm-model import-ffdnet-prior --pth P --sigma S [--layer L] [--size PX] --out prior.onnx";
@@ -72,7 +72,8 @@ impl Flags {
 /// Flags that shape the networks (shared by write-test-bundle and params).
 /// Model flags without a value.
 const MODEL_SWITCHES: &[&str] = &["--fused-upsampling"];
-const MODEL_FLAGS: &[&str] = &["--prior-dim", "--ablation", "--base-block", "--base-head", "--base-width", "--base-scale", "--refiner-scale"];
+const MODEL_FLAGS: &[&str] =
+    &["--prior-dim", "--ablation", "--base-block", "--base-head", "--base-width", "--base-scale", "--base-view", "--refiner-scale"];
 
 fn model_config(f: &Flags, default_prior_dim: usize) -> Result<ModelConfig, String> {
     let mut refiner = RefinerConfig::paper(f.number("--prior-dim", default_prior_dim)?);
@@ -91,9 +92,15 @@ fn model_config(f: &Flags, default_prior_dim: usize) -> Result<ModelConfig, Stri
         "affine" => BaseHead::Affine,
         other => return Err(format!("--base-head {other:?}: expected residual or affine")),
     };
+    let view = match f.get("--base-view").unwrap_or("pooled") {
+        "pooled" => BaseView::Pooled,
+        "unshuffled" => BaseView::Unshuffled,
+        other => return Err(format!("--base-view {other:?}: expected pooled or unshuffled")),
+    };
     let base = BaseConfig {
         block,
         head,
+        view,
         width: f.number("--base-width", BaseConfig::default().width)?,
         internal_scale: f.number("--base-scale", 1)?,
         ..Default::default()
