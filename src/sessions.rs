@@ -172,7 +172,7 @@ impl Sessions {
     }
 }
 
-pub fn tensor<'a>(shape: [usize; 4], data: &'a [f32]) -> Result<TensorRef<'a, f32>> {
+fn tensor<'a>(shape: [usize; 4], data: &'a [f32]) -> Result<TensorRef<'a, f32>> {
     let n: usize = shape.iter().product();
     TensorRef::from_array_view((shape, &data[..n])).map_err(|e| inference("input tensor", e))
 }
