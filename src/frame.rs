@@ -637,6 +637,24 @@ mod tests {
     }
 
     #[test]
+    fn planar_f32_frames_are_in_the_models_range() {
+        // Documented: RGB F32 planar values are in the model's input range. Read maps them to
+        // [0,1] once, write maps back once, so a [-1,1] model sees its own values unchanged.
+        let range = InputRange::new(-1.0, 1.0);
+        let layout = FrameLayout::packed(PixelFormat::RgbF32Planar, 2, 1);
+        let values = [-1.0f32, 1.0, 0.0, 0.5, -0.5, 0.25];
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_ne_bytes()).collect();
+        let mut p = Planar::default();
+        read_frame(&FrameRef::contiguous(layout, &bytes).unwrap(), &mut p, range);
+        assert_eq!(p.data, vec![0.0, 1.0, 0.5, 0.75, 0.25, 0.625]);
+        let tensor: Vec<f32> = p.data.iter().map(|v| range.to_model(*v)).collect();
+        assert_eq!(tensor, values);
+        let mut out = vec![0u8; bytes.len()];
+        write_frame(&p, &mut FrameMut::contiguous(layout, &mut out).unwrap(), range);
+        assert_eq!(out, bytes);
+    }
+
+    #[test]
     fn bad_geometry_is_rejected_with_a_reason() {
         let data = [0u8; 64];
         let e = FrameRef::contiguous(FrameLayout::packed(PixelFormat::Rgb8, 0, 0), &data).err().unwrap();

@@ -2,6 +2,7 @@
 //! Each subcommand lives in its own file; this one only parses arguments and maps errors to an
 //! exit status (1 for any failure, 2 for a usage error as clap reports it).
 
+mod artefacts;
 mod bare_ort;
 mod bench;
 mod engine_args;
@@ -31,6 +32,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// PSNR and SSIM of the base and refined outputs against clean images.
     Eval(eval::EvalArgs),
+    /// Grid score and temporal noise ratio on synthetic night captures (live low-light artefacts).
+    Artefacts(artefacts::ArtefactsArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Info(args) => info::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Artefacts(args) => artefacts::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

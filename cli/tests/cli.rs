@@ -350,3 +350,35 @@ fn tiny_images_restore_and_eval_explains_the_ssim_window() {
     let o = ptgrm(&["eval", "--model", s(bundle(Layout::Split)), "--clean", s(&clean), "--degraded", s(&degraded)]);
     assert_fails_with(&o, "t: SSIM needs images of at least 11x11");
 }
+
+#[test]
+fn artefacts_reports_grid_and_temporal_scores_and_rejects_bad_sensors() {
+    let model = bundle(Layout::Merged);
+    let out = ptgrm(&["artefacts", "--model", s(model), "--provider", "cpu", "--captures", "3", "--json"]);
+    assert_ok(&out);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let scores = v["grid"]["scores"].as_array().unwrap();
+    assert_eq!(scores.len(), 61, "one score per period 4..=64");
+    let max = v["grid"]["max_score"].as_f64().unwrap();
+    assert!(max.is_finite() && max > 0.0, "{v}");
+    let worst = v["grid"]["worst_period"].as_u64().unwrap();
+    assert!((4..=64).contains(&worst));
+    let t = &v["temporal"];
+    assert_eq!(t["captures"], 3);
+    let ratio = t["ratio"].as_f64().unwrap();
+    assert!((ratio - t["model_std"].as_f64().unwrap() / t["brightening_std"].as_f64().unwrap()).abs() < 1e-9);
+    assert!(ratio > 0.0);
+    // The same seeds give the same numbers: results can be compared between models.
+    let again = ptgrm(&["artefacts", "--model", s(model), "--provider", "cpu", "--captures", "3", "--json"]);
+    assert_eq!(stdout(&again), stdout(&out));
+
+    let text = ptgrm(&["artefacts", "--model", s(model), "--provider", "cpu", "--captures", "2"]);
+    assert_ok(&text);
+    assert!(stdout(&text).contains("grid score: max") && stdout(&text).contains("temporal noise:"), "{}", stdout(&text));
+    assert_fails_with(&ptgrm(&["artefacts", "--model", s(model), "--exposure", "0"]), "exposure must be in (0, 1]");
+    let one = ptgrm(&["artefacts", "--model", s(model), "--captures", "1"]);
+    assert_eq!(one.status.code(), Some(2), "a usage error: {}", stderr(&one));
+    assert!(stderr(&one).contains("--captures"), "{}", stderr(&one));
+    let missing = workdir("artefacts").join("missing.png");
+    assert_fails_with(&ptgrm(&["artefacts", "--model", s(model), "--scene", s(&missing)]), "missing.png");
+}

@@ -1,0 +1,358 @@
+//! `ptgrm artefacts`: what a live low-light user sees besides PSNR: a fixed pattern drawn into
+//! flat dark areas (grid score) and noise that crawls from frame to frame on a still scene
+//! (temporal noise ratio). Both run the model on synthetic night captures of a dark sensor:
+//! clean values v in [0,1] are decoded to linear light (v^2.2), scaled by the exposure, counted
+//! as photons (Poisson), given Gaussian read noise, encoded back and quantised to 8 bits.
+//!
+//! - Grid score, per period P in 4..=64: the variance of the P x P phase means of the output
+//!   luma (the mean over all pixels with x = i, y = j mod P) divided by what independent noise
+//!   of the output's own variance gives, sigma^2 P^2 / N. About 1: no pattern; a pattern of
+//!   period P (or a divisor of it) raises it. The estimate rests on P² phase means, so at small
+//!   P one frame's score spreads widely (about ±36 % at P = 4); it is averaged over
+//!   `GRID_FRAMES` independent captures per grey level.
+//! - Temporal noise ratio: the mean per-pixel standard deviation over independent captures of
+//!   one still scene, of the model's output divided by that of plain brightening (each capture
+//!   times one gain that gives the model's mean). Below 1: the model removes noise over time.
+//!
+//! The engine runs with the element's prior interval, as it would on video.
+
+use crate::engine_args::{EngineArgs, load_engine, model_dir};
+use crate::image_io::read_rgb8;
+use crate::rgb_engine::{Wanted, restore_rgb};
+use clap::Args;
+use image::RgbImage;
+use ptgrm::{Error, Result};
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct ArtefactsArgs {
+    /// Model bundle directory (default: the installed default model).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Still scene for the temporal measurement (PNG/JPEG; default: a synthetic scene).
+    #[arg(long)]
+    scene: Option<PathBuf>,
+    /// Fraction of the clean image's linear light that reaches the sensor.
+    #[arg(long, default_value_t = 0.03)]
+    exposure: f64,
+    /// Photons a full-scale pixel collects (lower: noisier).
+    #[arg(long, default_value_t = 200.0)]
+    photons: f64,
+    /// Read noise, as a fraction of full scale.
+    #[arg(long, default_value_t = 0.005)]
+    read_noise: f64,
+    /// Independent captures of the still scene.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(2..))]
+    captures: u32,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+#[derive(Serialize)]
+struct GridReport {
+    /// Clean grey levels of the flat frames.
+    levels: Vec<f64>,
+    /// Largest score over the levels and periods, and where.
+    max_score: f64,
+    worst_period: usize,
+    /// Per period, the larger score of the levels.
+    scores: Vec<(usize, f64)>,
+}
+
+#[derive(Serialize)]
+struct TemporalReport {
+    captures: u32,
+    model_std: f64,
+    brightening_std: f64,
+    ratio: f64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    model: String,
+    provider: &'static str,
+    sensor: Sensor,
+    grid: GridReport,
+    temporal: TemporalReport,
+}
+
+/// Independent flat captures per grey level for the grid score.
+const GRID_FRAMES: u64 = 4;
+
+/// The night camera the captures come from.
+#[derive(Clone, Copy, Serialize)]
+pub struct Sensor {
+    pub exposure: f64,
+    pub photons: f64,
+    pub read_noise: f64,
+}
+
+impl Sensor {
+    /// One capture of `clean`, seeded so runs are repeatable.
+    pub fn capture(&self, clean: &RgbImage, seed: u64) -> RgbImage {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5eed);
+        let mut out = clean.clone();
+        for v in out.iter_mut() {
+            let linear = (*v as f64 / 255.0).powf(2.2) * self.exposure;
+            let counted = rng.poisson(linear * self.photons) / self.photons;
+            let read = counted + self.read_noise * rng.normal();
+            *v = (read.clamp(0.0, 1.0).powf(1.0 / 2.2) * 255.0).round() as u8;
+        }
+        out
+    }
+}
+
+pub fn run(args: &ArtefactsArgs) -> Result<()> {
+    if !(args.exposure > 0.0 && args.exposure <= 1.0) || args.photons <= 0.0 || args.read_noise < 0.0 {
+        return Err(Error::invalid("exposure must be in (0, 1], photons positive and read noise not negative"));
+    }
+    let dir = model_dir(args.model.as_deref())?;
+    let mut options = args.engine.options();
+    options.prior_interval = ptgrm::engine::VIDEO_PRIOR_INTERVAL;
+    let mut engine = load_engine(&dir, &options)?;
+    let sensor = Sensor { exposure: args.exposure, photons: args.photons, read_noise: args.read_noise };
+    let refined = Wanted { refined: true, base: false };
+    let mut restore = |img: &RgbImage| -> Result<RgbImage> {
+        Ok(restore_rgb(&mut engine, img, refined)?.refined.expect("refined was asked for"))
+    };
+
+    let levels: Vec<f64> = vec![0.25, 0.5];
+    let mut worst = vec![0.0f64; 65];
+    for (i, &level) in levels.iter().enumerate() {
+        let v = (level * 255.0).round() as u8;
+        let flat = RgbImage::from_pixel(256, 256, image::Rgb([v, v, v]));
+        let mut sum = vec![0.0f64; 65];
+        for k in 0..GRID_FRAMES {
+            let out = restore(&sensor.capture(&flat, 1000 + 100 * i as u64 + k))?;
+            for (p, s) in grid_scores(&luma(&out), 256, 256) {
+                sum[p] += s / GRID_FRAMES as f64;
+            }
+        }
+        for p in 4..=64 {
+            worst[p] = worst[p].max(sum[p]);
+        }
+    }
+    let scores: Vec<(usize, f64)> = (4..=64).map(|p| (p, worst[p])).collect();
+    let (worst_period, max_score) = scores.iter().copied().fold((4, 0.0), |a, b| if b.1 > a.1 { b } else { a });
+
+    let scene = match &args.scene {
+        Some(path) => read_rgb8(path)?,
+        None => synthetic_scene(320, 192),
+    };
+    let mut ours = Vec::new();
+    let mut inputs = Vec::new();
+    for k in 0..args.captures {
+        let noisy = sensor.capture(&scene, 2000 + k as u64);
+        ours.push(restore(&noisy)?);
+        inputs.push(noisy);
+    }
+    let gain = mean(&ours) / mean(&inputs).max(1e-9);
+    let brightened: Vec<RgbImage> = inputs.iter().map(|img| scale(img, gain)).collect();
+    let (model_std, brightening_std) = (temporal_std(&ours), temporal_std(&brightened));
+    let report = Report {
+        model: engine.manifest().name.clone(),
+        provider: engine.active_provider().name(),
+        sensor,
+        grid: GridReport { levels, max_score, worst_period, scores },
+        temporal: TemporalReport {
+            captures: args.captures,
+            model_std,
+            brightening_std,
+            ratio: model_std / brightening_std.max(1e-9),
+        },
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| Error::invalid(e.to_string()))?);
+    } else {
+        println!("model {} on {}", report.model, report.provider);
+        println!("grid score: max {:.2} at period {} (about 1: no pattern)", max_score, worst_period);
+        println!(
+            "temporal noise: {:.2} of plain brightening ({:.2} vs {:.2} levels over {} captures)",
+            report.temporal.ratio, model_std, brightening_std, args.captures
+        );
+    }
+    Ok(())
+}
+
+/// Rec.601 luma of an RGB8 image, in 8-bit levels.
+fn luma(img: &RgbImage) -> Vec<f64> {
+    img.pixels().map(|p| 0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64).collect()
+}
+
+/// (P, score) for P in 4..=64 (see the module comment). The output's variance is floored at
+/// 8-bit quantisation noise (1/12), so a perfectly flat output scores 0, not infinity.
+fn grid_scores(y: &[f64], w: usize, h: usize) -> Vec<(usize, f64)> {
+    let n = (w * h) as f64;
+    let m = y.iter().sum::<f64>() / n;
+    let var = (y.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n).max(1.0 / 12.0);
+    (4..=64usize)
+        .map(|p| {
+            let (mut sum, mut count) = (vec![0.0; p * p], vec![0usize; p * p]);
+            for yy in 0..h {
+                for xx in 0..w {
+                    let phase = (yy % p) * p + xx % p;
+                    sum[phase] += y[yy * w + xx];
+                    count[phase] += 1;
+                }
+            }
+            let means: Vec<f64> = sum.iter().zip(&count).map(|(s, &c)| s / c as f64).collect();
+            let mm = means.iter().sum::<f64>() / means.len() as f64;
+            let var_means = means.iter().map(|v| (v - mm) * (v - mm)).sum::<f64>() / means.len() as f64;
+            (p, var_means / (var * (p * p) as f64 / n))
+        })
+        .collect()
+}
+
+fn mean(imgs: &[RgbImage]) -> f64 {
+    let total: f64 = imgs.iter().flat_map(|i| i.iter()).map(|&v| v as f64).sum();
+    total / imgs.iter().map(|i| i.len()).sum::<usize>().max(1) as f64
+}
+
+fn scale(img: &RgbImage, gain: f64) -> RgbImage {
+    let mut out = img.clone();
+    out.iter_mut().for_each(|v| *v = (*v as f64 * gain).round().clamp(0.0, 255.0) as u8);
+    out
+}
+
+/// Mean over pixels and channels of the standard deviation across `imgs` (same size).
+fn temporal_std(imgs: &[RgbImage]) -> f64 {
+    let k = imgs.len() as f64;
+    let len = imgs[0].len();
+    let mut total = 0.0;
+    for i in 0..len {
+        let vals = imgs.iter().map(|img| img.as_raw()[i] as f64);
+        let m = vals.clone().sum::<f64>() / k;
+        total += (vals.map(|v| (v - m) * (v - m)).sum::<f64>() / (k - 1.0)).sqrt();
+    }
+    total / len as f64
+}
+
+/// Gradients, edges and fine texture, so a denoiser cannot win by blurring everything.
+fn synthetic_scene(w: u32, h: u32) -> RgbImage {
+    RgbImage::from_fn(w, h, |x, y| {
+        let stripes = if (x / 6 + y / 10) % 2 == 0 { 40 } else { 0 };
+        let r = (60 + x * 150 / w + stripes) as u8;
+        let g = (50 + y * 160 / h) as u8;
+        let b = if (x as i32 - 200).pow(2) + (y as i32 - 90).pow(2) < 50 * 50 { 220 } else { 70 + stripes as u8 };
+        image::Rgb([r, g, b])
+    })
+}
+
+/// splitmix64: small, seedable, good enough for sensor noise.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    fn normal(&mut self) -> f64 {
+        (-2.0 * self.uniform().ln()).sqrt() * (std::f64::consts::TAU * self.uniform()).cos()
+    }
+
+    /// Knuth's method for small means, the normal approximation above 30.
+    fn poisson(&mut self, lambda: f64) -> f64 {
+        if lambda <= 0.0 {
+            return 0.0;
+        }
+        if lambda > 30.0 {
+            return (lambda + lambda.sqrt() * self.normal()).round().max(0.0);
+        }
+        let limit = (-lambda).exp();
+        let (mut k, mut p) = (0.0, self.uniform());
+        while p > limit {
+            k += 1.0;
+            p *= self.uniform();
+        }
+        k
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noise(w: usize, h: usize, seed: u64) -> Vec<f64> {
+        let mut rng = Rng(seed);
+        (0..w * h).map(|_| 100.0 + 5.0 * rng.normal()).collect()
+    }
+
+    #[test]
+    fn independent_noise_scores_about_one_and_a_pattern_stands_out() {
+        let (w, h) = (256, 256);
+        // Averaged over GRID_FRAMES fields as the command does.
+        let mut clean = vec![0.0; 65];
+        for seed in 0..GRID_FRAMES {
+            for (p, s) in grid_scores(&noise(w, h, 10 + seed), w, h) {
+                clean[p] += s / GRID_FRAMES as f64;
+            }
+        }
+        let clean = &clean[4..];
+        assert!(clean.iter().all(|s| (0.5..1.5).contains(s)), "{clean:?}");
+        let mean = clean.iter().sum::<f64>() / clean.len() as f64;
+        assert!((0.9..1.1).contains(&mean), "{mean}");
+        // A faint period-16 dot grid (1.5 levels, well under the noise) is found at 16 and its
+        // multiples, not at unrelated periods.
+        let mut dotted = noise(w, h, 2);
+        for y in (0..h).step_by(16) {
+            for x in (0..w).step_by(16) {
+                dotted[y * w + x] += 1.5 * 16.0;
+            }
+        }
+        let s = grid_scores(&dotted, w, h);
+        let at = |p: usize| s.iter().find(|&&(q, _)| q == p).unwrap().1;
+        assert!(at(16) > 3.0 && at(32) > 3.0, "{s:?}");
+        assert!(at(13) < 1.5, "{s:?}");
+    }
+
+    #[test]
+    fn brightening_alone_has_ratio_one_and_averaging_lowers_it() {
+        let scene = synthetic_scene(64, 48);
+        let sensor = Sensor { exposure: 0.05, photons: 100.0, read_noise: 0.005 };
+        let caps: Vec<RgbImage> = (0..6).map(|k| sensor.capture(&scene, k)).collect();
+        let gain = 3.0;
+        let bright: Vec<RgbImage> = caps.iter().map(|c| scale(c, gain)).collect();
+        assert!((temporal_std(&bright) / temporal_std(&bright) - 1.0).abs() < 1e-12);
+        // A 3x3 box blur of each brightened capture removes part of the noise.
+        let blur = |img: &RgbImage| {
+            RgbImage::from_fn(img.width(), img.height(), |x, y| {
+                let mut acc = [0u32; 3];
+                let mut n = 0;
+                for dy in -1i32..=1 {
+                    for dx in -1i32..=1 {
+                        let (xx, yy) = (x as i32 + dx, y as i32 + dy);
+                        if xx >= 0 && yy >= 0 && (xx as u32) < img.width() && (yy as u32) < img.height() {
+                            let p = img.get_pixel(xx as u32, yy as u32);
+                            (0..3).for_each(|c| acc[c] += p[c] as u32);
+                            n += 1;
+                        }
+                    }
+                }
+                image::Rgb([(acc[0] / n) as u8, (acc[1] / n) as u8, (acc[2] / n) as u8])
+            })
+        };
+        let blurred: Vec<RgbImage> = bright.iter().map(blur).collect();
+        assert!(temporal_std(&blurred) < 0.6 * temporal_std(&bright));
+    }
+
+    #[test]
+    fn darker_sensors_give_darker_noisier_captures() {
+        let scene = synthetic_scene(64, 48);
+        let bright = Sensor { exposure: 0.3, photons: 3000.0, read_noise: 0.001 }.capture(&scene, 1);
+        let dark = Sensor { exposure: 0.01, photons: 50.0, read_noise: 0.01 }.capture(&scene, 1);
+        assert!(mean(&[dark.clone()]) < 0.5 * mean(&[bright]));
+        assert_eq!(dark.dimensions(), scene.dimensions());
+    }
+}
