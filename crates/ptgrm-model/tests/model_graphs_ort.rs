@@ -72,6 +72,21 @@ fn refiner_graph_matches_reference_at_padded_odd_sizes() {
     check_refiner(&RefinerConfig { mask_logit_offset: 4.0, ..small_refiner() });
 }
 
+#[test]
+fn official_kernel_predictor_width_builds_and_matches_the_reference() {
+    // The official code's R_p: conv(96->144) -> LReLU -> conv(144->144); ours (kernel_hidden 0
+    // = nf) conv(96->16) -> conv(16->144). Inputs: nf 16 + prior embedding 64 + position 16.
+    check_refiner(&RefinerConfig { kernel_hidden: 144, ..small_refiner() });
+    let ours = ModelConfig { base: None, refiner: RefinerConfig::paper(1280) };
+    let official = ModelConfig { base: None, refiner: RefinerConfig { kernel_hidden: 144, ..RefinerConfig::paper(1280) } };
+    let r_p = |hidden: u64| 96 * hidden * 9 + hidden + hidden * 144 * 9 + 144;
+    assert_eq!(r_p(16), 34_720);
+    assert_eq!(r_p(144), 311_328);
+    let (_, a) = parameter_counts(&ours).unwrap();
+    let (_, b) = parameter_counts(&official).unwrap();
+    assert_eq!(b - a, r_p(144) - r_p(16));
+}
+
 fn check_refiner(cfg: &RefinerConfig) {
     let cfg = cfg.clone();
     let g = refiner_graph(&cfg, ParamSource::Seeded(2)).unwrap();
