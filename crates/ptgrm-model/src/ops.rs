@@ -38,6 +38,10 @@ pub enum Init {
     KaimingUniform { fan_in: usize, a: f32 },
     /// Every element equals the value (LayerNorm weight 1, bias 0, temperature 1).
     Const(f32),
+    /// Uniform in (-bound, bound) for the first of every `repeat` consecutive output channels,
+    /// copied to the other `repeat - 1` (ICNR: a conv feeding PixelShuffle(r) with repeat = r²
+    /// starts as nearest-neighbour upsampling, so it starts without a period-r pattern).
+    Repeat { bound: f32, repeat: usize },
 }
 
 impl Init {
@@ -59,6 +63,7 @@ impl Init {
                 let gain = (2.0 / (1.0 + a * a)).sqrt();
                 Some(gain * (3.0 / fan_in.max(1) as f32).sqrt())
             }
+            Init::Repeat { bound, .. } => Some(bound),
             Init::Const(_) => None,
         }
     }

@@ -50,6 +50,14 @@ pub fn init_value(name: &str, shape: &[usize], init: Init, seed: u64) -> ParamVa
     let n: usize = shape.iter().product();
     let data = match (init, init.bound()) {
         (Init::Const(v), _) => vec![v; n],
+        (Init::Repeat { bound, repeat }, _) => {
+            // Output channels are the first axis: draw one block per group, copy it `repeat` times.
+            let (channels, repeat) = (shape.first().copied().unwrap_or(1).max(1), repeat.max(1));
+            let block = n / channels;
+            let mut rng = SplitMix64(seed ^ fnv1a(name));
+            let drawn: Vec<f32> = (0..n / repeat).map(|_| (2.0 * rng.next_unit() - 1.0) * bound).collect();
+            drawn.chunks(block.max(1)).flat_map(|b| std::iter::repeat_n(b, repeat).flatten().copied()).collect()
+        }
         (_, Some(bound)) => {
             let mut rng = SplitMix64(seed ^ fnv1a(name));
             (0..n).map(|_| (2.0 * rng.next_unit() - 1.0) * bound).collect()
@@ -86,5 +94,13 @@ mod tests {
         assert!((bound - 1.0 / 3f32.sqrt()).abs() < 1e-6, "torch default bound is 1/sqrt(fan_in)");
         assert!(a.data.iter().all(|v| v.abs() <= bound));
         assert_eq!(init_value("x", &[2, 2], Init::Const(1.5), 0).data, vec![1.5; 4]);
+        // ICNR: output channels 0-3 and 4-7 are two drawn blocks, each copied four times.
+        let w = init_value("w", &[8, 2, 1, 1], Init::Repeat { bound: 0.5, repeat: 4 }, 3).data;
+        assert_eq!(w.len(), 16);
+        for c in 0..8 {
+            assert_eq!(w[c * 2..c * 2 + 2], w[(c / 4) * 8..(c / 4) * 8 + 2], "channel {c}");
+        }
+        assert_ne!(w[0..2], w[8..10]);
+        assert!(w.iter().all(|v| v.abs() < 0.5));
     }
 }
