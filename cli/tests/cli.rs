@@ -189,6 +189,9 @@ fn bench_reports_engine_and_bare_ort() {
         assert_ok(&o);
         let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
         assert_eq!(doc["provider"], "cpu");
+        // The element's default prior interval, so bench and ptgrestore report comparable numbers.
+        assert_eq!(doc["prior_interval"].as_u64(), Some(u64::from(ptgrm::engine::VIDEO_PRIOR_INTERVAL)));
+        assert_eq!(ptgrm::engine::VIDEO_PRIOR_INTERVAL, 15);
         assert_eq!((doc["width"].as_u64(), doc["height"].as_u64()), (Some(50), Some(30)));
         // Pad multiple 8: 50x30 runs as 56x32.
         assert_eq!((doc["graph_width"].as_u64(), doc["graph_height"].as_u64()), (Some(56), Some(32)));
