@@ -42,6 +42,9 @@ pub struct EngineOptions {
     pub prior_interval: u32,
     /// Weight in [0,1) kept from the previous prior when a new one is computed.
     pub prior_smoothing: f32,
+    /// Between prior runs, move the prior a step per frame to the new one instead of switching
+    /// at once (see [`crate::prior`]: a switch shows as a brightness step on video).
+    pub prior_glide: bool,
     /// 0 = input unchanged, 1 = fully refined output.
     pub strength: f32,
 }
@@ -60,6 +63,7 @@ impl Default for EngineOptions {
             tile_overlap: 32,
             prior_interval: 1,
             prior_smoothing: 0.0,
+            prior_glide: true,
             strength: 1.0,
         }
     }
@@ -90,7 +94,7 @@ impl Engine {
         check_options(options)?;
         crate::ortlib::runtime(options.ort_library.as_deref())?;
         let bundle = Bundle::load(bundle_dir.as_ref())?;
-        let prior = PriorSchedule::new(bundle.manifest.prior.dim as usize, options.prior_interval, options.prior_smoothing)?;
+        let prior = PriorSchedule::new(bundle.manifest.prior.dim as usize, options.prior_interval, options.prior_smoothing, options.prior_glide)?;
         let sessions = Sessions::open(&bundle, options)?;
         Ok(Engine {
             range: InputRange::from_manifest(bundle.manifest.input_range),
@@ -148,6 +152,11 @@ impl Engine {
         self.prior.set_smoothing(a)?;
         self.options.prior_smoothing = a;
         Ok(())
+    }
+
+    pub fn set_prior_glide(&mut self, glide: bool) {
+        self.prior.set_glide(glide);
+        self.options.prior_glide = glide;
     }
 
     /// The next frame computes a fresh prior (call after a seek or a scene cut).

@@ -215,9 +215,9 @@ fn max_step(img: &[u8], w: usize, h: usize, ch: usize) -> i32 {
     m
 }
 
-#[test]
-fn prior_is_recomputed_every_interval_frames() {
-    let opts = EngineOptions { prior_interval: 3, ..cpu() };
+/// The prior vector in use at each of 6 frames of changing brightness, prior every 3 frames.
+fn priors_used(glide: bool) -> Vec<Vec<f32>> {
+    let opts = EngineOptions { prior_interval: 3, prior_glide: glide, ..cpu() };
     let mut e = Engine::load(bundle(Layout::Split), &opts).unwrap();
     let (w, h) = (32, 32);
     let layout = FrameLayout::packed(F::Rgb8, w, h);
@@ -228,11 +228,32 @@ fn prior_is_recomputed_every_interval_frames() {
         e.process(&FrameRef::contiguous(layout, &src).unwrap(), &mut FrameMut::contiguous(layout, &mut out).unwrap()).unwrap();
         priors.push(e.prior_value().to_vec());
     }
+    assert!(e.set_prior_interval(0).is_err());
+    priors
+}
+
+#[test]
+fn prior_is_recomputed_every_interval_frames() {
+    let priors = priors_used(false);
     assert_eq!(priors[0], priors[1]);
     assert_eq!(priors[1], priors[2]);
     assert_ne!(priors[2], priors[3]);
     assert_eq!(priors[3], priors[5]);
-    assert!(e.set_prior_interval(0).is_err());
+}
+
+#[test]
+fn between_updates_the_prior_glides_to_the_new_one_in_equal_steps() {
+    let (glided, switched) = (priors_used(true), priors_used(false));
+    assert_eq!(glided[..3], switched[..3]);
+    // Frames 3, 4, 5 move a third of the way each from the first prior to the one computed at
+    // frame 3, which frame 5 reaches.
+    for (k, frame) in [3, 4, 5].into_iter().enumerate() {
+        for ((g, from), to) in glided[frame].iter().zip(&switched[2]).zip(&switched[3]) {
+            let want = from + (to - from) * (k + 1) as f32 / 3.0;
+            assert!((g - want).abs() <= 1e-5 * (1.0 + want.abs()), "frame {frame}: {g} vs {want}");
+        }
+    }
+    assert_ne!(glided[3], glided[4]);
 }
 
 #[test]

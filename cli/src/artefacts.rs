@@ -13,6 +13,11 @@
 //! - Temporal noise ratio: the mean per-pixel standard deviation over independent captures of
 //!   one still scene, of the model's output divided by that of plain brightening (each capture
 //!   times one gain that gives the model's mean). Below 1: the model removes noise over time.
+//! - Prior flicker: a `FLICKER_FRAMES`-frame clip of a slow pan (2 px per frame) over a smooth
+//!   synthetic dark scene (no stripes: their steps would hide the prior's), a new noisy
+//!   capture per frame, through the engine as the element runs it; the largest frame-to-frame
+//!   step of mean output luma at a frame that runs the prior, divided by the largest step at the
+//!   other frames. About 1: prior updates do not show; the target is <= 1.5.
 //!
 //! The engine runs with the element's prior interval, as it would on video.
 
@@ -45,6 +50,10 @@ pub struct ArtefactsArgs {
     /// Independent captures of the still scene.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(2..))]
     captures: u32,
+    /// Measure the base restorer F's output instead of the refined one (which part draws a
+    /// pattern).
+    #[arg(long)]
+    base: bool,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -72,16 +81,38 @@ struct TemporalReport {
 }
 
 #[derive(Serialize)]
+struct FlickerReport {
+    frames: usize,
+    prior_interval: u32,
+    /// Largest step of mean output luma (8-bit levels) at prior frames and at the others.
+    step_at_prior: f64,
+    step_elsewhere: f64,
+    ratio: f64,
+}
+
+#[derive(Serialize)]
 struct Report {
     model: String,
+    /// "refined" or "base".
+    output: &'static str,
     provider: &'static str,
     sensor: Sensor,
     grid: GridReport,
     temporal: TemporalReport,
+    flicker: FlickerReport,
 }
+
+/// Frames of the panning clip for the flicker measurement (four prior runs at interval 15).
+const FLICKER_FRAMES: usize = 60;
 
 /// Independent flat captures per grey level for the grid score.
 const GRID_FRAMES: u64 = 4;
+/// The grid score reads the central GRID_SIDE square of a frame GRID_MARGIN larger on each
+/// side: what a network does at the frame border (padding) is not a repeating pattern, but
+/// it differs between phases whose last row or column falls on the border when P does not
+/// divide the side (measured on v2: ~5 at periods 6, 7, 11, 12, 14 with the border included).
+const GRID_SIDE: u32 = 256;
+const GRID_MARGIN: u32 = 32;
 
 /// The night camera the captures come from.
 #[derive(Clone, Copy, Serialize)]
@@ -115,20 +146,27 @@ pub fn run(args: &ArtefactsArgs) -> Result<()> {
     options.prior_interval = ptgrm::engine::VIDEO_PRIOR_INTERVAL;
     let mut engine = load_engine(&dir, &options)?;
     let sensor = Sensor { exposure: args.exposure, photons: args.photons, read_noise: args.read_noise };
-    let refined = Wanted { refined: true, base: false };
-    let mut restore = |img: &RgbImage| -> Result<RgbImage> {
-        Ok(restore_rgb(&mut engine, img, refined)?.refined.expect("refined was asked for"))
+    let wanted = Wanted { refined: !args.base, base: args.base };
+    // Each measurement starts with a prior of its own scene (the first frame after a reset).
+    let mut restore = |img: &RgbImage, fresh_prior: bool| -> Result<RgbImage> {
+        if fresh_prior {
+            engine.reset_prior();
+        }
+        let out = restore_rgb(&mut engine, img, wanted)?;
+        Ok(if wanted.base { out.base } else { out.refined }.expect("the output was asked for"))
     };
 
     let levels: Vec<f64> = vec![0.25, 0.5];
     let mut worst = vec![0.0f64; 65];
     for (i, &level) in levels.iter().enumerate() {
         let v = (level * 255.0).round() as u8;
-        let flat = RgbImage::from_pixel(256, 256, image::Rgb([v, v, v]));
+        let side = GRID_SIDE + 2 * GRID_MARGIN;
+        let flat = RgbImage::from_pixel(side, side, image::Rgb([v, v, v]));
         let mut sum = vec![0.0f64; 65];
         for k in 0..GRID_FRAMES {
-            let out = restore(&sensor.capture(&flat, 1000 + 100 * i as u64 + k))?;
-            for (p, s) in grid_scores(&luma(&out), 256, 256) {
+            let out = restore(&sensor.capture(&flat, 1000 + 100 * i as u64 + k), k == 0)?;
+            let inner = image::imageops::crop_imm(&out, GRID_MARGIN, GRID_MARGIN, GRID_SIDE, GRID_SIDE).to_image();
+            for (p, s) in grid_scores(&luma(&inner), GRID_SIDE as usize, GRID_SIDE as usize) {
                 sum[p] += s / GRID_FRAMES as f64;
             }
         }
@@ -147,14 +185,25 @@ pub fn run(args: &ArtefactsArgs) -> Result<()> {
     let mut inputs = Vec::new();
     for k in 0..args.captures {
         let noisy = sensor.capture(&scene, 2000 + k as u64);
-        ours.push(restore(&noisy)?);
+        ours.push(restore(&noisy, k == 0)?);
         inputs.push(noisy);
     }
     let gain = mean(&ours) / mean(&inputs).max(1e-9);
     let brightened: Vec<RgbImage> = inputs.iter().map(|img| scale(img, gain)).collect();
     let (model_std, brightening_std) = (temporal_std(&ours), temporal_std(&brightened));
+
+    let wide = pan_scene(scene.width() + FLICKER_FRAMES as u32 * 2, scene.height());
+    let mut frame_means = Vec::with_capacity(FLICKER_FRAMES);
+    for t in 0..FLICKER_FRAMES {
+        let view = image::imageops::crop_imm(&wide, 2 * t as u32, 0, scene.width(), scene.height()).to_image();
+        let out = restore(&sensor.capture(&view, 3000 + t as u64), t == 0)?;
+        frame_means.push(mean(std::slice::from_ref(&out)));
+    }
+    let interval = options.prior_interval;
+    let (step_at_prior, step_elsewhere) = flicker_steps(&frame_means, interval as usize);
     let report = Report {
         model: engine.manifest().name.clone(),
+        output: if args.base { "base" } else { "refined" },
         provider: engine.active_provider().name(),
         sensor,
         grid: GridReport { levels, max_score, worst_period, scores },
@@ -164,18 +213,44 @@ pub fn run(args: &ArtefactsArgs) -> Result<()> {
             brightening_std,
             ratio: model_std / brightening_std.max(1e-9),
         },
+        flicker: FlickerReport {
+            frames: FLICKER_FRAMES,
+            prior_interval: interval,
+            step_at_prior,
+            step_elsewhere,
+            ratio: step_at_prior / step_elsewhere.max(1e-9),
+        },
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(|e| Error::invalid(e.to_string()))?);
     } else {
-        println!("model {} on {}", report.model, report.provider);
+        println!("model {} ({} output) on {}", report.model, report.output, report.provider);
         println!("grid score: max {:.2} at period {} (about 1: no pattern)", max_score, worst_period);
         println!(
             "temporal noise: {:.2} of plain brightening ({:.2} vs {:.2} levels over {} captures)",
             report.temporal.ratio, model_std, brightening_std, args.captures
         );
+        println!(
+            "prior flicker: {:.2}x (largest mean-luma step {:.3} levels at prior frames, {:.3} elsewhere; {} frames, prior every {})",
+            report.flicker.ratio, step_at_prior, step_elsewhere, FLICKER_FRAMES, interval
+        );
     }
     Ok(())
+}
+
+/// (largest |step| of `means` at frames that ran the prior, largest elsewhere); frame 0 runs
+/// the prior and has no step, so prior frames are the positive multiples of `interval`.
+fn flicker_steps(means: &[f64], interval: usize) -> (f64, f64) {
+    let (mut at_prior, mut elsewhere) = (0.0f64, 0.0f64);
+    for t in 1..means.len() {
+        let step = (means[t] - means[t - 1]).abs();
+        if t % interval == 0 {
+            at_prior = at_prior.max(step);
+        } else {
+            elsewhere = elsewhere.max(step);
+        }
+    }
+    (at_prior, elsewhere)
 }
 
 /// Rec.601 luma of an RGB8 image, in 8-bit levels.
@@ -183,25 +258,24 @@ fn luma(img: &RgbImage) -> Vec<f64> {
     img.pixels().map(|p| 0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64).collect()
 }
 
-/// (P, score) for P in 4..=64 (see the module comment). The output's variance is floored at
+/// (P, score) for P in 4..=64 (see the module comment), each on the top-left square whose side
+/// is a multiple of P, so every phase has as many pixels. The output's variance is floored at
 /// 8-bit quantisation noise (1/12), so a perfectly flat output scores 0, not infinity.
 fn grid_scores(y: &[f64], w: usize, h: usize) -> Vec<(usize, f64)> {
-    let n = (w * h) as f64;
-    let m = y.iter().sum::<f64>() / n;
-    let var = (y.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n).max(1.0 / 12.0);
     (4..=64usize)
         .map(|p| {
-            let (mut sum, mut count) = (vec![0.0; p * p], vec![0usize; p * p]);
-            for yy in 0..h {
-                for xx in 0..w {
-                    let phase = (yy % p) * p + xx % p;
-                    sum[phase] += y[yy * w + xx];
-                    count[phase] += 1;
-                }
+            let (pw, ph) = (w / p * p, h / p * p);
+            let n = (pw * ph) as f64;
+            let pixels = || (0..ph).flat_map(move |yy| (0..pw).map(move |xx| (yy, xx, y[yy * w + xx])));
+            let m = pixels().map(|(_, _, v)| v).sum::<f64>() / n;
+            let var = (pixels().map(|(_, _, v)| (v - m) * (v - m)).sum::<f64>() / n).max(1.0 / 12.0);
+            let mut sum = vec![0.0; p * p];
+            for (yy, xx, v) in pixels() {
+                sum[(yy % p) * p + xx % p] += v;
             }
-            let means: Vec<f64> = sum.iter().zip(&count).map(|(s, &c)| s / c as f64).collect();
-            let mm = means.iter().sum::<f64>() / means.len() as f64;
-            let var_means = means.iter().map(|v| (v - mm) * (v - mm)).sum::<f64>() / means.len() as f64;
+            let per_phase = n / (p * p) as f64;
+            let means: Vec<f64> = sum.iter().map(|s| s / per_phase).collect();
+            let var_means = means.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / means.len() as f64;
             (p, var_means / (var * (p * p) as f64 / n))
         })
         .collect()
@@ -239,6 +313,18 @@ fn synthetic_scene(w: u32, h: u32) -> RgbImage {
         let g = (50 + y * 160 / h) as u8;
         let b = if (x as i32 - 200).pow(2) + (y as i32 - 90).pow(2) < 50 * 50 { 220 } else { 70 + stripes as u8 };
         image::Rgb([r, g, b])
+    })
+}
+
+/// Smooth gradients and soft blobs: panning over it changes the mean luma only gradually.
+fn pan_scene(w: u32, h: u32) -> RgbImage {
+    RgbImage::from_fn(w, h, |x, y| {
+        let (fx, fy) = (x as f64 / w as f64, y as f64 / h as f64);
+        let blob = |cx: f64, cy: f64, r: f64| (-((fx - cx).powi(2) + (fy - cy).powi(2)) / (r * r)).exp();
+        let r = 60.0 + 120.0 * fx + 60.0 * blob(0.3, 0.4, 0.1);
+        let g = 50.0 + 140.0 * fy + 50.0 * blob(0.7, 0.6, 0.15);
+        let b = 70.0 + 80.0 * (1.0 - fx) + 90.0 * blob(0.5, 0.3, 0.08);
+        image::Rgb([r.min(255.0) as u8, g.min(255.0) as u8, b.min(255.0) as u8])
     })
 }
 
@@ -315,6 +401,15 @@ mod tests {
         let at = |p: usize| s.iter().find(|&&(q, _)| q == p).unwrap().1;
         assert!(at(16) > 3.0 && at(32) > 3.0, "{s:?}");
         assert!(at(13) < 1.5, "{s:?}");
+    }
+
+    #[test]
+    fn flicker_steps_split_prior_frames_from_the_others() {
+        // A slow ramp (0.1 per frame) with a jump of 2 at frame 4 (interval 4).
+        let mut means: Vec<f64> = (0..9).map(|t| 0.1 * t as f64).collect();
+        means[4..].iter_mut().for_each(|m| *m += 2.0);
+        let (at_prior, elsewhere) = flicker_steps(&means, 4);
+        assert!((at_prior - 2.1).abs() < 1e-9 && (elsewhere - 0.1).abs() < 1e-9, "{at_prior} {elsewhere}");
     }
 
     #[test]

@@ -16,6 +16,10 @@ pub struct EngineArgs {
     /// default: the engine's).
     #[arg(long)]
     pub tile_size: Option<usize>,
+    /// Switch to each new prior at once instead of gliding to it over the prior interval
+    /// (video commands; see docs/element.md, prior-glide).
+    #[arg(long)]
+    pub no_prior_glide: bool,
 }
 
 impl EngineArgs {
@@ -25,6 +29,7 @@ impl EngineArgs {
             provider: self.provider,
             threads: self.threads,
             tile_size: self.tile_size.unwrap_or(defaults.tile_size),
+            prior_glide: !self.no_prior_glide,
             ..defaults
         }
     }

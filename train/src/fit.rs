@@ -165,6 +165,13 @@ pub fn fit(opts: &FitOptions) -> Result<()> {
         };
         eprintln!("resuming at step {} of {}", ck.state.step, tc.steps);
         (trainer(opts.backend, cfg, loss, recipe.seed, params, Some(&opt))?, ck.state)
+    } else if let Some(from) = &tc.init_from {
+        let path = if from.is_dir() { from.join(crate::run::CHECKPOINT_FILE) } else { from.clone() };
+        let ck = Checkpoint::read(&path).with_context(|| format!("train.init_from {}", from.display()))?;
+        let params = ck.groups.get("param").ok_or_else(|| anyhow!("{} holds no parameters", path.display()))?;
+        check_params_match(params, &expected).with_context(|| format!("train.init_from {}", path.display()))?;
+        eprintln!("starting from the parameters of {} (its step {})", path.display(), ck.state.step);
+        (trainer(opts.backend, cfg, loss, recipe.seed, params, None)?, LoopState::default())
     } else {
         (trainer(opts.backend, cfg, loss, recipe.seed, &expected, None)?, LoopState::default())
     };

@@ -99,6 +99,12 @@ pub struct TrainConfig {
     /// Write a checkpoint every K steps (and at every validation and at the end).
     #[serde(default = "default_ckpt")]
     pub checkpoint_every: u64,
+    /// Start from the parameters of another run's checkpoint (a run directory or its
+    /// checkpoint.bin, relative to the working directory) instead of the seeded init: a
+    /// fine-tune of the same model with a changed graph or data. Adam and the schedule start
+    /// fresh; every parameter must match by name and shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
 }
 
 fn one() -> f64 {

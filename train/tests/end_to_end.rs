@@ -314,6 +314,46 @@ fn extend_steps_lengthens_a_finished_run_with_the_stretched_schedule() {
     assert!(e.contains("--resume"), "{e}");
 }
 
+/// `train.init_from` starts a new run (fresh schedule and Adam) from another run's parameters,
+/// and refuses a checkpoint whose parameters do not fit the recipe's model.
+#[test]
+fn init_from_starts_a_run_from_another_runs_parameters() {
+    let fx = fixture();
+    let source = fx.root.join("source");
+    fit_run(Some(&fx.recipe), &source, false, None);
+    let text = std::fs::read_to_string(&fx.recipe).unwrap();
+    // One step at a negligible learning rate: the result is the source's parameters.
+    let tune = text
+        .replace(&format!("steps = {STEPS}"), "steps = 1")
+        .replace("lr = 1e-3", &format!("lr = 1e-12\ninit_from = \"{}\"", source.display()));
+    let recipe = fx.root.join("tune.toml");
+    std::fs::write(&recipe, &tune).unwrap();
+    let out = fx.root.join("tune");
+    fit_run(Some(&recipe), &out, false, None);
+    assert_eq!(ck_final(&out).state.step, 1);
+    assert_same_params(&final_params(&source), &final_params(&out), "init_from");
+    let init = ptgrm_model::export::init_params(&RunDir::open(&out).unwrap().model, 9).unwrap();
+    let moved = final_params(&out).iter().map(|(k, v)| max_abs_diff(&v.data, &init[k].data)).fold(0.0, f32::max);
+    assert!(moved > 1e-4, "the run started from the seeded init, not the source");
+
+    let wider = tune.replace("width = 8", "width = 12");
+    std::fs::write(&recipe, wider).unwrap();
+    let e = format!(
+        "{:#}",
+        fit(&FitOptions {
+            recipe: Some(&recipe),
+            out: &fx.root.join("wider"),
+            resume: false,
+            stop_after: None,
+            extend_steps: None,
+            backend: ptgrm_train::backend::Backend::default_for_build(),
+            quiet: true
+        })
+        .unwrap_err()
+    );
+    assert!(e.contains("init_from") && e.contains("shape"), "{e}");
+}
+
 #[test]
 fn lambda1_zero_trains_f_alone_and_leaves_r_at_its_initial_weights() {
     let fx = fixture();

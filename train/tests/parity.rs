@@ -109,7 +109,10 @@ fn fused_low_resolution_model_matches_onnx_runtime() {
     // v2: F on the unshuffled view at 1/4 (per-pixel correction through a pixel shuffle), R at 1/8.
     let base = BaseConfig { block: BaseBlock::Res, head: BaseHead::Affine, internal_scale: 4, view: BaseView::Unshuffled, ..Default::default() };
     let refiner = RefinerConfig { internal_scale: 8, fused_upsampling: true, mask_logit_offset: 4.0, ..RefinerConfig::paper(32) };
-    assert_merged_parity(&ModelConfig { base: Some(base), refiner }, 17);
+    assert_merged_parity(&ModelConfig { base: Some(base.clone()), refiner: refiner.clone() }, 17);
+    // v2 without shuffle patterns: debiased sub-positions and blurred decoder shuffles.
+    let base = BaseConfig { phase_window: 4, smooth_upsampling: true, ..base };
+    assert_merged_parity(&ModelConfig { base: Some(base), refiner }, 19);
 }
 
 #[test]

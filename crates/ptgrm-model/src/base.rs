@@ -48,6 +48,15 @@ pub struct BaseConfig {
     pub head: BaseHead,
     /// How the network sees the image when internal_scale > 1.
     pub view: BaseView,
+    /// Unshuffled view only, 0 = off: over windows of this many low-resolution cells (2, 4 or
+    /// 8, at most 2^levels), each sub-position's correction map keeps only its deviation from
+    /// the mean of the s² sub-positions; see [`debias_phases`].
+    pub phase_window: usize,
+    /// After each decoder pixel shuffle, a fixed 3x3 binomial blur: it gives the four pixels
+    /// of every 2x2 shuffle block equal total weight, so what the shuffle's four output
+    /// channels hold on average cannot come out as a period-2 pattern (at 1/s: periods 2s, 4s
+    /// and 8s in the image). The classic remedy for checkerboard artefacts; no parameters.
+    pub smooth_upsampling: bool,
 }
 
 /// The image as F's network sees it at internal scale s > 1.
@@ -89,6 +98,8 @@ impl Default for BaseConfig {
             internal_scale: 1,
             head: BaseHead::Residual,
             view: BaseView::Pooled,
+            phase_window: 0,
+            smooth_upsampling: false,
         }
     }
 }
@@ -133,6 +144,14 @@ impl BaseConfig {
         if ![1, 2, 4, 8].contains(&self.internal_scale) {
             return bad(format!("internal_scale {} must be 1, 2, 4 or 8", self.internal_scale));
         }
+        if self.phase_window != 0 {
+            if !self.is_unshuffled() {
+                return bad("phase_window applies only to the unshuffled view (view = \"unshuffled\", internal_scale > 1)".into());
+            }
+            if ![2, 4, 8].contains(&self.phase_window) || self.phase_window > 1 << self.levels() {
+                return bad(format!("phase_window {} must be 2, 4 or 8 and at most 2^levels = {}", self.phase_window, 1 << self.levels()));
+            }
+        }
         Ok(())
     }
 }
@@ -165,7 +184,26 @@ pub fn unshuffled_head<O: Ops>(o: &mut O, cfg: &BaseConfig, image: &O::T) -> O::
     let s = cfg.internal_scale;
     let h = conv(o, "base.embed", image, 3, cfg.width, s, Conv2d { stride: s, padding: 0, groups: 1 }, true);
     let y = unet(o, cfg, h, cfg.head_channels() * s * s, 1, s * s);
+    let y = if cfg.phase_window > 1 { debias_phases(o, &y, cfg.head_channels(), s * s, cfg.phase_window) } else { y };
     o.pixel_shuffle(&y, s)
+}
+
+/// Removes what a pixel shuffle would draw as a fixed pattern: `y` holds `maps` groups of
+/// `phases` channels (one per sub-position of an s x s patch, pixel-shuffle order). Over windows
+/// of `window` x `window` cells (average-pooled, then bilinearly upsampled back: smooth, so no
+/// new pattern) each channel's local mean is replaced by its group's mean. A bias that one
+/// sub-position keeps over a flat area (trained v2 at step 20,000: grid score 36 at period 4)
+/// is such a local mean; per-pixel corrections (noise) vary from cell to cell and keep all but
+/// about 1/window² of their energy. Linear, no parameters, all at 1/s resolution.
+pub fn debias_phases<O: Ops>(o: &mut O, y: &O::T, maps: usize, phases: usize, window: usize) -> O::T {
+    let local = o.avg_pool(y, window);
+    let to_mean = o.constant(&[maps, phases, 1, 1], &vec![1.0 / phases as f32; maps * phases]);
+    let group_mean = o.conv2d(&local, &to_mean, None, Conv2d { stride: 1, padding: 0, groups: maps });
+    let to_all = o.constant(&[maps * phases, 1, 1, 1], &vec![1.0; maps * phases]);
+    let group_mean = o.conv2d(&group_mean, &to_all, None, Conv2d { stride: 1, padding: 0, groups: maps });
+    let deviation = o.sub(&local, &group_mean);
+    let deviation = o.upsample_bilinear(&deviation, maps * phases, window);
+    o.sub(y, &deviation)
 }
 
 /// F's output from the image and its correction maps at the image's resolution.
@@ -204,6 +242,9 @@ fn unet<O: Ops>(o: &mut O, cfg: &BaseConfig, mut h: O::T, out_channels: usize, e
         h = conv(o, &format!("base.up{level}"), &h, c, 2 * c, 1, Conv2d::same(1), false);
         h = o.pixel_shuffle(&h, 2);
         c /= 2;
+        if cfg.smooth_upsampling {
+            h = binomial_blur(o, &h, c);
+        }
         h = o.add(&h, &skips[level]);
         for j in 0..n {
             h = block(o, cfg, &format!("base.dec{level}.{j}"), &h, c);
@@ -215,6 +256,16 @@ fn unet<O: Ops>(o: &mut O, cfg: &BaseConfig, mut h: O::T, out_channels: usize, e
         return conv_same_icnr(o, "base.ending", &h, c, out_channels, ending_kernel, ending_repeat);
     }
     conv_same(o, "base.ending", &h, c, out_channels, ending_kernel)
+}
+
+/// Depthwise [1 2 1]^T [1 2 1] / 16 with replicated borders. Any period-2 pattern becomes
+/// constant: each 3x3 window weighs each of the four 2x2 phases by exactly 1/4.
+fn binomial_blur<O: Ops>(o: &mut O, x: &O::T, c: usize) -> O::T {
+    const TAPS: [f32; 9] = [1.0, 2.0, 1.0, 2.0, 4.0, 2.0, 1.0, 2.0, 1.0];
+    let weight: Vec<f32> = (0..c).flat_map(|_| TAPS.iter().map(|t| t / 16.0)).collect();
+    let weight = o.constant(&[c, 1, 3, 3], &weight);
+    let padded = o.pad_replicate(x, 1);
+    o.conv2d(&padded, &weight, None, Conv2d { stride: 1, padding: 0, groups: c })
 }
 
 fn block<O: Ops>(o: &mut O, cfg: &BaseConfig, name: &str, x: &O::T, c: usize) -> O::T {

@@ -6,7 +6,7 @@ mod model_support;
 
 use model_support::ref_ops::{RefOps, Tensor};
 use model_support::{max_abs_diff, named, random, run, session};
-use ptgrm_model::base::{base_forward, BaseBlock, BaseConfig, BaseHead, BaseView};
+use ptgrm_model::base::{base_forward, debias_phases, BaseBlock, BaseConfig, BaseHead, BaseView};
 use ptgrm_bundle::{io, Manifest};
 use ptgrm_model::export::{
     base_graph, init_params, merged_graph, parameter_counts, refiner_graph, test_prior_graph, ModelConfig,
@@ -305,6 +305,91 @@ fn unshuffled_view_matches_the_reference_and_corrects_each_pixel() {
         joint_forward(&mut RefOps::seeded(7), &base, &refiner, &Tensor::new(&[n, 3, h, w], x.clone()), &Tensor::new(&[n, 8], p));
     assert!(max_abs_diff(&got[1].1, &want_base.data) <= TOL);
     assert!(max_abs_diff(&got[0].1, &want.data) <= TOL);
+}
+
+#[test]
+fn phase_window_matches_the_reference_and_keeps_per_pixel_detail() {
+    let base = BaseConfig {
+        internal_scale: 4,
+        head: BaseHead::Affine,
+        view: BaseView::Unshuffled,
+        phase_window: 4,
+        smooth_upsampling: true,
+        ..Default::default()
+    };
+    check_base(&base);
+    let refiner = RefinerConfig { internal_scale: 8, fused_upsampling: true, mask_logit_offset: 4.0, ..small_refiner() };
+    let g = merged_graph(&base, &refiner, ParamSource::Seeded(8)).unwrap();
+    let (n, h, w) = (1, 64, 96);
+    let x = image(n, h, w, 140);
+    let p = random(n * 8, 141, -1.0, 1.0);
+    let got = run(&g.bytes, &[named(io::IMAGE, &[n, 3, h, w], x.clone()), named(io::PRIOR, &[n, 8], p.clone())], &[io::REFINED, io::BASE]);
+    let (want_base, want) =
+        joint_forward(&mut RefOps::seeded(8), &base, &refiner, &Tensor::new(&[n, 3, h, w], x.clone()), &Tensor::new(&[n, 8], p));
+    assert!(max_abs_diff(&got[1].1, &want_base.data) <= TOL);
+    assert!(max_abs_diff(&got[0].1, &want.data) <= TOL);
+}
+
+#[test]
+fn phase_window_and_smooth_upsampling_leave_no_pattern_on_a_flat_image() {
+    // A flat grey image through an unshuffled F with random weights: every cell sees the same
+    // patch, so any variation of the correction inside the frame's centre is a pattern drawn
+    // by the pixel shuffles (the final one per sub-position, the decoder's per 2x2 block).
+    let (n, h, w) = (1, 256, 256);
+    let flat = Tensor::new(&[n, 3, h, w], vec![0.3; 3 * h * w]);
+    let spread = |phase_window: usize, smooth_upsampling: bool| -> f32 {
+        let cfg = BaseConfig {
+            block: BaseBlock::Res,
+            enc_blocks: vec![1, 1],
+            dec_blocks: vec![1, 1],
+            internal_scale: 4,
+            view: BaseView::Unshuffled,
+            phase_window,
+            smooth_upsampling,
+            ..Default::default()
+        };
+        let out = base_forward(&mut RefOps::seeded(12), &cfg, &flat);
+        // Centre 64 x 64 (16 cells): beyond the reach of the borders' padding.
+        let centre: Vec<f32> = (96..160).flat_map(|y| (96..160).map(move |x| (y, x))).map(|(y, x)| out.data[y * w + x]).collect();
+        centre.iter().cloned().fold(f32::MIN, f32::max) - centre.iter().cloned().fold(f32::MAX, f32::min)
+    };
+    let plain = spread(0, false);
+    assert!(plain > 1e-3, "random weights should draw a pattern without the remedies ({plain})");
+    assert!(spread(4, false) > 1e-3, "the decoder's shuffles still draw one");
+    let both = spread(4, true);
+    assert!(both < 1e-5 * plain.max(1.0) + 1e-6, "pattern left: {both} (without: {plain})");
+}
+
+#[test]
+fn debiased_phases_lose_a_fixed_pattern_and_keep_cell_to_cell_detail() {
+    // 2 maps x 16 sub-positions on a 16 x 16 cell grid: a fixed bias per sub-position (what a
+    // pixel shuffle draws as a period-4 grid) on top of independent per-cell values (noise a
+    // denoiser must cancel pixel by pixel).
+    let (maps, phases, h, w) = (2, 16, 16, 16);
+    let detail = random(maps * phases * h * w, 150, -1.0, 1.0);
+    let bias = random(maps * phases, 151, -0.5, 0.5);
+    let data: Vec<f32> = detail.iter().enumerate().map(|(i, d)| d + bias[i / (h * w)]).collect();
+    let y = Tensor::new(&[1, maps * phases, h, w], data);
+    let out = debias_phases(&mut RefOps::seeded(0), &y, maps, phases, 4);
+    let channel_mean = |v: &[f32], c: usize| v[c * h * w..(c + 1) * h * w].iter().sum::<f32>() / (h * w) as f32;
+    for m in 0..maps {
+        let means: Vec<f32> = (0..phases).map(|k| channel_mean(&out.data, m * phases + k)).collect();
+        let spread = means.iter().cloned().fold(f32::MIN, f32::max) - means.iter().cloned().fold(f32::MAX, f32::min);
+        assert!(spread < 1e-4, "map {m}: sub-position means still differ by {spread}");
+    }
+    // Each sub-position keeps most of its cell-to-cell variation (window 4: about 15/16).
+    let centred = |v: &[f32], c: usize| {
+        let mu = channel_mean(v, c);
+        v[c * h * w..(c + 1) * h * w].iter().map(|x| x - mu).collect::<Vec<f32>>()
+    };
+    let (mut kept, mut had) = (0.0f64, 0.0f64);
+    for c in 0..maps * phases {
+        let a = centred(&out.data, c);
+        let b = centred(&detail, c);
+        kept += a.iter().zip(&b).map(|(x, y)| (x * y) as f64).sum::<f64>();
+        had += b.iter().map(|y| (y * y) as f64).sum::<f64>();
+    }
+    assert!(kept / had > 0.85, "kept {:.3} of the per-cell detail", kept / had);
 }
 
 #[test]

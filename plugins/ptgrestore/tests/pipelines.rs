@@ -85,7 +85,7 @@ fn qos_is_enabled_and_metadata_is_complete() {
     assert!(factory.metadata(gst::ELEMENT_METADATA_DESCRIPTION).unwrap().contains("prior-guided"));
     for name in [
         "model", "provider", "device-id", "fp16", "engine-cache-dir", "threads", "prior-interval",
-        "prior-smoothing", "strength", "tile-size", "max-width", "max-height", "ort-library",
+        "prior-smoothing", "prior-glide", "strength", "tile-size", "max-width", "max-height", "ort-library",
         "active-provider",
     ] {
         let pspec = e.find_property(name).unwrap_or_else(|| panic!("property {name}"));

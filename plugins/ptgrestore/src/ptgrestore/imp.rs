@@ -131,6 +131,9 @@ impl PtgRestore {
         if live.prior_smoothing != state.applied.prior_smoothing {
             state.engine.set_prior_smoothing(live.prior_smoothing as f32)?;
         }
+        if live.prior_glide != state.applied.prior_glide {
+            state.engine.set_prior_glide(live.prior_glide);
+        }
         state.applied = live;
         if self.prior_stale.swap(false, Ordering::AcqRel) {
             state.engine.reset_prior();
@@ -265,6 +268,12 @@ impl ObjectImpl for PtgRestore {
                     .default_value(settings::DEFAULT_PRIOR_SMOOTHING)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecBoolean::builder("prior-glide")
+                    .nick("Prior glide")
+                    .blurb("Between prior updates move the prior a step per frame to the new one (false: switch at once, which can show as a brightness step)")
+                    .default_value(settings::DEFAULT_PRIOR_GLIDE)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecDouble::builder("strength")
                     .nick("Strength")
                     .blurb("Blend from input (0: frames pass through untouched) to fully restored (1)")
@@ -340,6 +349,7 @@ impl ObjectImpl for PtgRestore {
             "max-height" => s.max_height = value.get().expect("type checked upstream"),
             "prior-interval" => s.live.prior_interval = value.get().expect("type checked upstream"),
             "prior-smoothing" => s.live.prior_smoothing = value.get().expect("type checked upstream"),
+            "prior-glide" => s.live.prior_glide = value.get().expect("type checked upstream"),
             "strength" => {
                 let strength: f64 = value.get().expect("type checked upstream");
                 s.live.strength = strength;
@@ -373,6 +383,7 @@ impl ObjectImpl for PtgRestore {
             "max-height" => s.max_height.to_value(),
             "prior-interval" => s.live.prior_interval.to_value(),
             "prior-smoothing" => s.live.prior_smoothing.to_value(),
+            "prior-glide" => s.live.prior_glide.to_value(),
             "strength" => s.live.strength.to_value(),
             "active-provider" => lock(&self.active_provider).map(str::to_owned).to_value(),
             other => unreachable!("unknown property {other}"),

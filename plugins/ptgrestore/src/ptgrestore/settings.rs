@@ -2,7 +2,8 @@
 //!
 //! Two groups: values read when sessions are created (READY->PAUSED; while running, the element
 //! refuses changes to them, except `model`, which it swaps in a new engine for) and values pushed
-//! into the running engine before each frame (strength, prior-interval, prior-smoothing).
+//! into the running engine before each frame (strength, prior-interval, prior-smoothing,
+//! prior-glide).
 
 use gst::glib;
 use ptgrm::{EngineOptions, ProviderRequest};
@@ -40,6 +41,7 @@ impl From<ProviderChoice> for ProviderRequest {
 pub const DEFAULT_STRENGTH: f64 = 1.0;
 pub const DEFAULT_PRIOR_INTERVAL: u32 = ptgrm::engine::VIDEO_PRIOR_INTERVAL;
 pub const DEFAULT_PRIOR_SMOOTHING: f64 = 0.0;
+pub const DEFAULT_PRIOR_GLIDE: bool = true;
 /// The engine keeps a weight in [0, 1) of the previous prior (1 would freeze it forever).
 pub const MAX_PRIOR_SMOOTHING: f64 = 0.99;
 /// The engine's per-side frame limit.
@@ -60,6 +62,7 @@ pub struct LiveSettings {
     pub strength: f64,
     pub prior_interval: u32,
     pub prior_smoothing: f64,
+    pub prior_glide: bool,
 }
 
 impl Default for LiveSettings {
@@ -68,6 +71,7 @@ impl Default for LiveSettings {
             strength: DEFAULT_STRENGTH,
             prior_interval: DEFAULT_PRIOR_INTERVAL,
             prior_smoothing: DEFAULT_PRIOR_SMOOTHING,
+            prior_glide: DEFAULT_PRIOR_GLIDE,
         }
     }
 }
@@ -120,6 +124,7 @@ impl Settings {
             tile_size: self.tile_size as usize,
             prior_interval: self.live.prior_interval,
             prior_smoothing: self.live.prior_smoothing as f32,
+            prior_glide: self.live.prior_glide,
             strength: self.live.strength as f32,
             ..EngineOptions::default()
         }
