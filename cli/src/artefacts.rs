@@ -24,6 +24,7 @@
 use crate::engine_args::{EngineArgs, load_engine, model_dir};
 use crate::image_io::read_rgb8;
 use crate::rgb_engine::{Wanted, restore_rgb};
+use crate::sensor::{Sensor, SensorArgs};
 use clap::Args;
 use image::RgbImage;
 use ptgrm::{Error, Result};
@@ -38,15 +39,8 @@ pub struct ArtefactsArgs {
     /// Still scene for the temporal measurement (PNG/JPEG; default: a synthetic scene).
     #[arg(long)]
     scene: Option<PathBuf>,
-    /// Fraction of the clean image's linear light that reaches the sensor.
-    #[arg(long, default_value_t = 0.03)]
-    exposure: f64,
-    /// Photons a full-scale pixel collects (lower: noisier).
-    #[arg(long, default_value_t = 200.0)]
-    photons: f64,
-    /// Read noise, as a fraction of full scale.
-    #[arg(long, default_value_t = 0.005)]
-    read_noise: f64,
+    #[command(flatten)]
+    sensor: SensorArgs,
     /// Independent captures of the still scene.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(2..))]
     captures: u32,
@@ -114,38 +108,13 @@ const GRID_FRAMES: u64 = 4;
 const GRID_SIDE: u32 = 256;
 const GRID_MARGIN: u32 = 32;
 
-/// The night camera the captures come from.
-#[derive(Clone, Copy, Serialize)]
-pub struct Sensor {
-    pub exposure: f64,
-    pub photons: f64,
-    pub read_noise: f64,
-}
-
-impl Sensor {
-    /// One capture of `clean`, seeded so runs are repeatable.
-    pub fn capture(&self, clean: &RgbImage, seed: u64) -> RgbImage {
-        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5eed);
-        let mut out = clean.clone();
-        for v in out.iter_mut() {
-            let linear = (*v as f64 / 255.0).powf(2.2) * self.exposure;
-            let counted = rng.poisson(linear * self.photons) / self.photons;
-            let read = counted + self.read_noise * rng.normal();
-            *v = (read.clamp(0.0, 1.0).powf(1.0 / 2.2) * 255.0).round() as u8;
-        }
-        out
-    }
-}
 
 pub fn run(args: &ArtefactsArgs) -> Result<()> {
-    if !(args.exposure > 0.0 && args.exposure <= 1.0) || args.photons <= 0.0 || args.read_noise < 0.0 {
-        return Err(Error::invalid("exposure must be in (0, 1], photons positive and read noise not negative"));
-    }
+    let sensor = args.sensor.sensor()?;
     let dir = model_dir(args.model.as_deref())?;
     let mut options = args.engine.options();
     options.prior_interval = ptgrm::engine::VIDEO_PRIOR_INTERVAL;
     let mut engine = load_engine(&dir, &options)?;
-    let sensor = Sensor { exposure: args.exposure, photons: args.photons, read_noise: args.read_noise };
     let wanted = Wanted { refined: !args.base, base: args.base };
     // Each measurement starts with a prior of its own scene (the first frame after a reset).
     let mut restore = |img: &RgbImage, fresh_prior: bool| -> Result<RgbImage> {
@@ -328,47 +297,11 @@ fn pan_scene(w: u32, h: u32) -> RgbImage {
     })
 }
 
-/// splitmix64: small, seedable, good enough for sensor noise.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
-    fn normal(&mut self) -> f64 {
-        (-2.0 * self.uniform().ln()).sqrt() * (std::f64::consts::TAU * self.uniform()).cos()
-    }
-
-    /// Knuth's method for small means, the normal approximation above 30.
-    fn poisson(&mut self, lambda: f64) -> f64 {
-        if lambda <= 0.0 {
-            return 0.0;
-        }
-        if lambda > 30.0 {
-            return (lambda + lambda.sqrt() * self.normal()).round().max(0.0);
-        }
-        let limit = (-lambda).exp();
-        let (mut k, mut p) = (0.0, self.uniform());
-        while p > limit {
-            k += 1.0;
-            p *= self.uniform();
-        }
-        k
-    }
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sensor::Rng;
 
     fn noise(w: usize, h: usize, seed: u64) -> Vec<f64> {
         let mut rng = Rng(seed);

@@ -4,13 +4,16 @@
 
 mod artefacts;
 mod bare_ort;
+mod baseline;
 mod bench;
 mod engine_args;
 mod eval;
 mod image_io;
 mod info;
+mod night;
 mod restore;
 mod rgb_engine;
+mod sensor;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -32,8 +35,11 @@ enum Command {
     Bench(bench::BenchArgs),
     /// PSNR and SSIM of the base and refined outputs against clean images.
     Eval(eval::EvalArgs),
-    /// Grid score and temporal noise ratio on synthetic night captures (live low-light artefacts).
+    /// Grid score, temporal noise ratio and prior flicker on synthetic night captures (live low-light artefacts).
     Artefacts(artefacts::ArtefactsArgs),
+    /// Simulated night captures of a photo (dark exposure, photon and read noise, 8 bits), one
+    /// PNG per frame: a noisy dark video source for trying a low-light model.
+    Night(night::NightArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +56,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Artefacts(args) => artefacts::run(&args),
+        Command::Night(args) => night::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

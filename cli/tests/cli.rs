@@ -355,6 +355,22 @@ fn tiny_images_restore_and_eval_explains_the_ssim_window() {
 }
 
 #[test]
+fn night_writes_darker_noisy_captures_that_differ_per_frame() {
+    let dir = workdir("night");
+    let clean = dir.join("clean.png");
+    image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([(5 * x) as u8 + 40, (6 * y) as u8 + 30, 150])).save(&clean).unwrap();
+    let out = dir.join("frames");
+    assert_ok(&ptgrm(&["night", s(&clean), s(&out), "--frames", "3", "--exposure", "0.05"]));
+    let frames: Vec<image::RgbImage> = (0..3).map(|k| read_rgb(&out.join(format!("{k:03}.png")))).collect();
+    assert!(!out.join("003.png").exists());
+    let mean = |img: &image::RgbImage| img.iter().map(|&v| v as f64).sum::<f64>() / img.len() as f64;
+    assert!(frames.iter().all(|f| f.dimensions() == (40, 30) && mean(f) < 0.6 * mean(&read_rgb(&clean))));
+    assert_ne!(frames[0], frames[1], "each capture has its own noise");
+    assert_fails_with(&ptgrm(&["night", s(&clean), s(&out), "--photons", "0"]), "photons positive");
+    assert_fails_with(&ptgrm(&["night", s(&dir.join("nope.png")), s(&out)]), "nope.png");
+}
+
+#[test]
 fn artefacts_reports_grid_and_temporal_scores_and_rejects_bad_sensors() {
     let model = bundle(Layout::Merged);
     let out = ptgrm(&["artefacts", "--model", s(model), "--provider", "cpu", "--captures", "3", "--json"]);
@@ -371,13 +387,23 @@ fn artefacts_reports_grid_and_temporal_scores_and_rejects_bad_sensors() {
     let ratio = t["ratio"].as_f64().unwrap();
     assert!((ratio - t["model_std"].as_f64().unwrap() / t["brightening_std"].as_f64().unwrap()).abs() < 1e-9);
     assert!(ratio > 0.0);
+    let f = &v["flicker"];
+    assert_eq!((f["frames"].as_u64(), f["prior_interval"].as_u64()), (Some(60), Some(15)));
+    let step = |k: &str| f[k].as_f64().unwrap();
+    assert!((step("ratio") - step("step_at_prior") / step("step_elsewhere")).abs() < 1e-9, "{f}");
+    assert_eq!(v["output"], "refined");
+    let base = ptgrm(&["artefacts", "--model", s(model), "--provider", "cpu", "--captures", "2", "--base", "--json"]);
+    assert_ok(&base);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&stdout(&base)).unwrap()["output"], "base");
     // The same seeds give the same numbers: results can be compared between models.
     let again = ptgrm(&["artefacts", "--model", s(model), "--provider", "cpu", "--captures", "3", "--json"]);
     assert_eq!(stdout(&again), stdout(&out));
 
     let text = ptgrm(&["artefacts", "--model", s(model), "--provider", "cpu", "--captures", "2"]);
     assert_ok(&text);
-    assert!(stdout(&text).contains("grid score: max") && stdout(&text).contains("temporal noise:"), "{}", stdout(&text));
+    for line in ["grid score: max", "temporal noise:", "prior flicker:"] {
+        assert!(stdout(&text).contains(line), "{}", stdout(&text));
+    }
     assert_fails_with(&ptgrm(&["artefacts", "--model", s(model), "--exposure", "0"]), "exposure must be in (0, 1]");
     let one = ptgrm(&["artefacts", "--model", s(model), "--captures", "1"]);
     assert_eq!(one.status.code(), Some(2), "a usage error: {}", stderr(&one));

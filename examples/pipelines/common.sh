@@ -3,9 +3,13 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PLUGIN_DIR=${PLUGIN_DIR:-$ROOT/target/release}
-if [ ! -f "$PLUGIN_DIR/libgstptgrestore.so" ]; then
-  echo "building the plugin (cargo build --release -p gst-plugin-ptgrestore)" >&2
-  (cd "$ROOT" && cargo build --release -p gst-plugin-ptgrestore >&2)
+# The repository's own build is brought up to date (a no-op when it is), so a pulled change
+# never runs against a stale plugin; a PLUGIN_DIR given from outside is used as it is.
+if [ "$PLUGIN_DIR" = "$ROOT/target/release" ] && command -v cargo >/dev/null; then
+  (cd "$ROOT" && cargo build -q --release -p gst-plugin-ptgrestore >&2)
+elif [ ! -f "$PLUGIN_DIR/libgstptgrestore.so" ]; then
+  echo "no libgstptgrestore.so in $PLUGIN_DIR (and no cargo to build it)" >&2
+  exit 1
 fi
 export GST_PLUGIN_PATH="$PLUGIN_DIR${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
 

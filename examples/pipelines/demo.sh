@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs ptgrestore on a sample picture darkened to look like low light and writes a viewable
-# side-by-side result (left: input, right: restored).
+# Runs ptgrestore on a camera-in-the-dark clip and writes a viewable side-by-side result
+# (left: input, right: restored).
 #   examples/pipelines/demo.sh [OUTPUT]        OUTPUT: out/demo.mp4 (default) or a .png path
-# Sample: data/val/kodim23.png (scripts/fetch-data.sh), else GStreamer's test pattern.
+# Input: `ptgrm night` captures of data/val/kodim23.png (scripts/fetch-data.sh): 3 % exposure,
+# photon and read noise, a new noise draw every frame, as a night camera delivers. Without the
+# sample, GStreamer's test pattern darkened by videobalance (no noise).
 # Model: $MODEL, else models/lowlight; if neither exists, an UNTRAINED generated bundle is used
 # so the pipeline still runs (its output is labelled as such and shows no restoration).
 source "$(dirname "$0")/common.sh"
@@ -24,10 +26,18 @@ fi
 export MODEL
 
 if [ -f "$SAMPLE" ]; then
-  SRC="filesrc location=$SAMPLE ! decodebin ! videoconvert ! imagefreeze num-buffers=$FRAMES"
+  (cd "$ROOT" && cargo build -q --release -p ptgrm-cli >&2)
+  CAPTURES=$ROOT/out/demo-night
+  rm -rf "$CAPTURES"
+  "$ROOT/target/release/ptgrm" night "$SAMPLE" "$CAPTURES" --frames "$FRAMES" \
+    --exposure "${EXPOSURE:-0.03}" --photons "${PHOTONS:-200}" --read-noise "${READ_NOISE:-0.005}" 2>/dev/null
+  SRC="multifilesrc location=$CAPTURES/%03d.png index=0 stop-index=$((FRAMES - 1)) caps=image/png,framerate=15/1 ! pngdec ! videoconvert"
+  DARKEN=""
 else
-  echo "demo: $SAMPLE not found (scripts/fetch-data.sh fetches it); using a test pattern" >&2
+  echo "demo: $SAMPLE not found (scripts/fetch-data.sh fetches it); using a darkened test pattern" >&2
   SRC="videotestsrc num-buffers=$FRAMES pattern=smpte"
+  # contrast 0.3 around black compresses the picture into the dark end (a short exposure).
+  DARKEN="! videobalance contrast=0.3 brightness=-0.05"
 fi
 case "$OUT" in
   *.png) SINK="videoconvert ! pngenc snapshot=true ! filesink location=$OUT" ;;
@@ -35,11 +45,10 @@ case "$OUT" in
   *) echo "demo: OUTPUT must end in .mp4 or .png" >&2; exit 2 ;;
 esac
 
-# Low light: contrast 0.3 around black compresses the picture into the dark end (like a short
-# exposure); the element sees I420, as from a camera.
+# The element sees I420, as from a camera.
 gst-launch-1.0 -q -e \
   $SRC ! videoscale ! video/x-raw,width=$W,height=$H,framerate=15/1 \
-  ! videobalance contrast=0.3 brightness=-0.05 ! videoconvert ! video/x-raw,format=I420 ! tee name=t \
+  $DARKEN ! videoconvert ! video/x-raw,format=I420 ! tee name=t \
   compositor name=mix sink_1::xpos=$W ! $SINK \
   t. ! queue ! textoverlay text="input" valignment=top halignment=left font-desc="Sans 14" ! mix.sink_0 \
   t. ! queue ! ptgrestore $(ptgrestore_props) ! textoverlay text="$LABEL" valignment=top halignment=left font-desc="Sans 14" ! mix.sink_1
