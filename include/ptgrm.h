@@ -155,6 +155,19 @@ typedef struct ptgrm_options {
      * Non-zero: TensorRT builds fp16 engines; default 0. Only 0 and 1 are accepted.
      */
     uint8_t fp16;
+    /**
+     * Non-zero: idle CPU threads busy-wait for work (ONNX Runtime's own default) instead of
+     * sleeping; default 0 (sleeping leaves the cores to the rest of a video pipeline). 0 or 1.
+     * Not in the first version of this struct: there these bytes were padding, which
+     * `ptgrm_options_init` zeroes, so such a caller gets the default.
+     */
+    uint8_t spinning;
+    /**
+     * Non-zero: use each new prior at once instead of gliding to it over the prior interval;
+     * default 0 (glide: no brightness step on video). 0 or 1. Not in the first version, like
+     * `spinning`.
+     */
+    uint8_t prior_no_glide;
 } ptgrm_options;
 
 /**

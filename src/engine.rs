@@ -33,6 +33,11 @@ pub struct EngineOptions {
     pub engine_cache_dir: Option<PathBuf>,
     /// CPU intra-op threads; 0 = ONNX Runtime's default (one per core).
     pub threads: usize,
+    /// Let idle intra-op threads spin (busy-wait) for the next job instead of sleeping (ONNX
+    /// Runtime's own default). Off by default: in decode -> ptgrestore -> x264enc -> mp4mux on
+    /// 2 cores, spinning threads took the encoder's cores (640x360: 44.6 fps spinning, 52.2
+    /// sleeping; 1280x720: 15.5 vs 16.0; examples/pipelines/threads.sh, docs/element.md).
+    pub spinning: bool,
     /// Largest (width, height) TensorRT's optimization profile must cover.
     pub max_resolution: (usize, usize),
     /// Frames with a side longer than this run in overlapping tiles; 0 = never tile.
@@ -58,6 +63,7 @@ impl Default for EngineOptions {
             fp16: false,
             engine_cache_dir: None,
             threads: 0,
+            spinning: false,
             max_resolution: (1920, 1080),
             tile_size: 2048,
             tile_overlap: 32,

@@ -83,6 +83,7 @@ pub struct ProviderSettings {
     pub fp16: bool,
     pub engine_cache_dir: Option<PathBuf>,
     pub threads: usize,
+    pub spinning: bool,
 }
 
 /// Builds a session for `model` on `provider`. `profile` holds the TensorRT optimization
@@ -101,6 +102,7 @@ pub fn build_session(
     if settings.threads > 0 {
         builder = builder.with_intra_threads(settings.threads).map_err(|e| fail("intra-op threads", e.to_string()))?;
     }
+    builder = builder.with_intra_op_spinning(settings.spinning).map_err(|e| fail("intra-op spinning", e.to_string()))?;
     let dispatch = match provider {
         Provider::Cpu => None,
         Provider::Cuda => Some(

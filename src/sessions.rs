@@ -250,6 +250,7 @@ fn open_graphs(bundle: &Bundle, options: &EngineOptions, provider: Provider) -> 
         fp16: options.fp16,
         engine_cache_dir: options.engine_cache_dir.clone(),
         threads: options.threads,
+        spinning: options.spinning,
     };
     let m = &bundle.manifest;
     let pm = m.pad_multiple as usize;

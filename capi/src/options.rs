@@ -58,10 +58,28 @@ pub struct ptgrm_options {
     pub strength: f32,
     /// Non-zero: TensorRT builds fp16 engines; default 0. Only 0 and 1 are accepted.
     pub fp16: u8,
+    /// Non-zero: idle CPU threads busy-wait for work (ONNX Runtime's own default) instead of
+    /// sleeping; default 0 (sleeping leaves the cores to the rest of a video pipeline). 0 or 1.
+    /// Not in the first version of this struct: there these bytes were padding, which
+    /// `ptgrm_options_init` zeroes, so such a caller gets the default.
+    pub spinning: u8,
+    /// Non-zero: use each new prior at once instead of gliding to it over the prior interval;
+    /// default 0 (glide: no brightness step on video). 0 or 1. Not in the first version, like
+    /// `spinning`.
+    pub prior_no_glide: u8,
 }
 
-/// The prefix every caller must provide: this is the first version of the struct, so all of it.
+/// The prefix every caller must provide: the first version of the struct (up to `fp16`).
 const MIN_SIZE: usize = offset_of!(ptgrm_options, fp16) + size_of::<u8>();
+
+/// Reads a 0/1 byte field, naming it in the error.
+fn flag(value: u8, name: &str) -> Result<bool> {
+    match value {
+        0 => Ok(false),
+        1 => Ok(true),
+        v => Err(Error::invalid(format!("ptgrm_options.{name} must be 0 or 1, got {v}"))),
+    }
+}
 
 fn provider_request(code: ptgrm_provider) -> Result<ProviderRequest> {
     Ok(match code {
@@ -148,11 +166,15 @@ pub(crate) unsafe fn read_options(p: *const ptgrm_options) -> Result<EngineOptio
         o.prior_interval = addr_of!((*p).prior_interval).read_unaligned();
         o.prior_smoothing = addr_of!((*p).prior_smoothing).read_unaligned();
         o.strength = addr_of!((*p).strength).read_unaligned();
-        o.fp16 = match addr_of!((*p).fp16).read_unaligned() {
-            0 => false,
-            1 => true,
-            v => return Err(Error::invalid(format!("ptgrm_options.fp16 must be 0 or 1, got {v}"))),
-        };
+        o.fp16 = flag(addr_of!((*p).fp16).read_unaligned(), "fp16")?;
+        // Fields added after the first version: read only where the caller's struct has them
+        // (a first-version caller's sizeof covers them as padding, zeroed by ptgrm_options_init).
+        if size > offset_of!(ptgrm_options, spinning) {
+            o.spinning = flag(addr_of!((*p).spinning).read_unaligned(), "spinning")?;
+        }
+        if size > offset_of!(ptgrm_options, prior_no_glide) {
+            o.prior_glide = !flag(addr_of!((*p).prior_no_glide).read_unaligned(), "prior_no_glide")?;
+        }
     }
     Ok(o)
 }
@@ -187,9 +209,17 @@ pub unsafe extern "C" fn ptgrm_options_init(opts: *mut ptgrm_options, struct_siz
             addr_of_mut!((*p).prior_smoothing).write_unaligned(d.prior_smoothing);
             addr_of_mut!((*p).strength).write_unaligned(d.strength);
             addr_of_mut!((*p).fp16).write_unaligned(d.fp16 as u8);
-            // Padding after `fp16` is part of `sizeof`; zero it so the struct compares and copies cleanly.
-            let end = offset_of!(ptgrm_options, fp16) + 1;
-            p.cast::<u8>().add(end).write_bytes(0, struct_size.min(size_of::<ptgrm_options>()) - end);
+            let known = struct_size.min(size_of::<ptgrm_options>());
+            if known > offset_of!(ptgrm_options, spinning) {
+                addr_of_mut!((*p).spinning).write_unaligned(d.spinning as u8);
+            }
+            if known > offset_of!(ptgrm_options, prior_no_glide) {
+                addr_of_mut!((*p).prior_no_glide).write_unaligned(!d.prior_glide as u8);
+            }
+            // Padding after the last field is part of `sizeof`; zero it so the struct compares
+            // and copies cleanly.
+            let end = (offset_of!(ptgrm_options, prior_no_glide) + 1).min(known).max(offset_of!(ptgrm_options, fp16) + 1);
+            p.cast::<u8>().add(end).write_bytes(0, known - end);
         }
         Ok(())
     })

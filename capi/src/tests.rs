@@ -90,6 +90,21 @@ fn options_init_gives_the_engine_defaults() {
     assert_eq!(o.prior_interval, d.prior_interval);
     assert_eq!(o.prior_smoothing, d.prior_smoothing);
     assert_eq!(o.strength, d.strength);
+    assert_eq!((o.spinning, o.prior_no_glide), (d.spinning as u8, !d.prior_glide as u8));
+}
+
+#[test]
+fn a_first_version_caller_gets_no_writes_past_its_struct_and_the_defaults_of_newer_fields() {
+    // Version 0.1's struct ended at `fp16` (plus padding up to its 8-byte alignment).
+    let v1 = std::mem::offset_of!(ptgrm_options, fp16) + 1;
+    let mut raw = [0xAAu8; size_of::<ptgrm_options>()];
+    assert_eq!(unsafe { ptgrm_options_init(raw.as_mut_ptr().cast(), v1) }, PTGRM_OK, "{}", last_error());
+    assert!(raw[v1..].iter().all(|&b| b == 0xAA), "wrote past struct_size");
+    let mut o = options();
+    o.struct_size = v1;
+    o.provider = PTGRM_PROVIDER_CPU;
+    o.spinning = 7; // beyond the caller's struct: never read
+    assert_eq!(create_with(&o).0, PTGRM_OK, "{}", last_error());
 }
 
 #[test]
@@ -142,6 +157,14 @@ fn create_rejects_bad_options_with_reasons() {
     let (st, msg) = create_with(&o);
     assert_eq!(st, PTGRM_ERR_INVALID_ARGUMENT);
     assert!(msg.contains("fp16 must be 0 or 1"), "{msg}");
+
+    for (field, set) in [("spinning", &(|o: &mut ptgrm_options| o.spinning = 2) as &dyn Fn(&mut ptgrm_options)), ("prior_no_glide", &|o| o.prior_no_glide = 3)] {
+        let mut o = options();
+        set(&mut o);
+        let (st, msg) = create_with(&o);
+        assert_eq!(st, PTGRM_ERR_INVALID_ARGUMENT);
+        assert!(msg.contains(&format!("{field} must be 0 or 1")), "{msg}");
+    }
 
     let mut o = options();
     o.strength = 1.5;

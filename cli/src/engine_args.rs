@@ -20,6 +20,10 @@ pub struct EngineArgs {
     /// (video commands; see docs/element.md, prior-glide).
     #[arg(long)]
     pub no_prior_glide: bool,
+    /// Idle ONNX Runtime threads busy-wait for work instead of sleeping (ONNX Runtime's own
+    /// default; off in ptgrm, where it takes cores from the rest of a video pipeline).
+    #[arg(long)]
+    pub spinning: bool,
 }
 
 impl EngineArgs {
@@ -30,6 +34,7 @@ impl EngineArgs {
             threads: self.threads,
             tile_size: self.tile_size.unwrap_or(defaults.tile_size),
             prior_glide: !self.no_prior_glide,
+            spinning: self.spinning,
             ..defaults
         }
     }

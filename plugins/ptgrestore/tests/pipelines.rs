@@ -84,7 +84,7 @@ fn qos_is_enabled_and_metadata_is_complete() {
     assert_eq!(factory.metadata(gst::ELEMENT_METADATA_KLASS), Some("Filter/Effect/Video"));
     assert!(factory.metadata(gst::ELEMENT_METADATA_DESCRIPTION).unwrap().contains("prior-guided"));
     for name in [
-        "model", "provider", "device-id", "fp16", "engine-cache-dir", "threads", "prior-interval",
+        "model", "provider", "device-id", "fp16", "engine-cache-dir", "threads", "spinning", "prior-interval",
         "prior-smoothing", "prior-glide", "strength", "tile-size", "max-width", "max-height", "ort-library",
         "active-provider",
     ] {

@@ -252,6 +252,13 @@ impl ObjectImpl for PtgRestore {
                     .mutable_ready()
                     .explicit_notify()
                     .build(),
+                glib::ParamSpecBoolean::builder("spinning")
+                    .nick("Spinning threads")
+                    .blurb("Idle CPU threads busy-wait for the next frame's work (false: they sleep and leave the cores to the rest of the pipeline, e.g. the encoder)")
+                    .default_value(ptgrm::EngineOptions::default().spinning)
+                    .mutable_ready()
+                    .explicit_notify()
+                    .build(),
                 glib::ParamSpecUInt::builder("prior-interval")
                     .nick("Prior interval")
                     .blurb("Frames between prior updates (1: every frame); the prior changes slowly, so larger values save time on static scenes")
@@ -343,6 +350,7 @@ impl ObjectImpl for PtgRestore {
             "fp16" => s.fp16 = value.get().expect("type checked upstream"),
             "engine-cache-dir" => s.engine_cache_dir = path_value(value),
             "threads" => s.threads = value.get().expect("type checked upstream"),
+            "spinning" => s.spinning = value.get().expect("type checked upstream"),
             "tile-size" => s.tile_size = value.get().expect("type checked upstream"),
             "ort-library" => s.ort_library = path_value(value),
             "max-width" => s.max_width = value.get().expect("type checked upstream"),
@@ -377,6 +385,7 @@ impl ObjectImpl for PtgRestore {
             "fp16" => s.fp16.to_value(),
             "engine-cache-dir" => path_string(&s.engine_cache_dir).to_value(),
             "threads" => s.threads.to_value(),
+            "spinning" => s.spinning.to_value(),
             "tile-size" => s.tile_size.to_value(),
             "ort-library" => path_string(&s.ort_library).to_value(),
             "max-width" => s.max_width.to_value(),
