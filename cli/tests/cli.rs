@@ -354,6 +354,25 @@ fn tiny_images_restore_and_eval_explains_the_ssim_window() {
     assert_fails_with(&o, "t: SSIM needs images of at least 11x11");
 }
 
+/// What a live low-light user sees of the shipped default (issue 10's targets, checked with
+/// `ptgrm artefacts` as documented in docs/results.md): no fixed pattern in flat dark areas
+/// (grid score <= 2 at every period 4..64), noise that does not crawl on a still scene (temporal
+/// noise <= 0.25 of plain brightening) and no brightness step when the prior updates (<= 1.5x
+/// the largest step at other frames).
+#[test]
+fn the_default_low_light_model_draws_no_grid_and_holds_still() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/lowlight");
+    let out = ptgrm(&["artefacts", "--model", s(&model), "--provider", "cpu", "--json"]);
+    assert_ok(&out);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let grid = v["grid"]["max_score"].as_f64().unwrap();
+    assert!(grid <= 2.0, "grid score {grid} at period {}", v["grid"]["worst_period"]);
+    let temporal = v["temporal"]["ratio"].as_f64().unwrap();
+    assert!(temporal <= 0.25, "temporal noise ratio {temporal}");
+    let flicker = v["flicker"]["ratio"].as_f64().unwrap();
+    assert!(flicker <= 1.5, "prior flicker {flicker}x");
+}
+
 #[test]
 fn night_writes_darker_noisy_captures_that_differ_per_frame() {
     let dir = workdir("night");

@@ -404,7 +404,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write_png(&dir.path().join("a.png"), 50, 44, 3);
         write_png(&dir.path().join("small.png"), 30, 30, 5); // < 16 + 2 * 8 = 32
-        let chain = vec![Degradation::GaussianNoise(GaussianNoise { sigma: [25.0, 25.0], clip: true })];
+        let chain = vec![Degradation::GaussianNoise(GaussianNoise::white([25.0, 25.0]))];
         let mut cfg = config(dir.path());
         cfg.base_context = 8;
         let set = TrainSet::load(&cfg, &chain, 3).unwrap();
@@ -437,7 +437,7 @@ mod tests {
         write_png(&dir.path().join("b.png"), 30, 60, 7);
         std::fs::write(dir.path().join("broken.png"), b"not a png").unwrap();
         write_png(&dir.path().join("tiny.png"), 8, 8, 1);
-        let chain = vec![Degradation::GaussianNoise(GaussianNoise { sigma: [25.0, 25.0], clip: true })];
+        let chain = vec![Degradation::GaussianNoise(GaussianNoise::white([25.0, 25.0]))];
         let set = TrainSet::load(&config(dir.path()), &chain, 42).unwrap();
         assert_eq!(set.examples.len(), 2);
         let b1 = set.batch(5, 3);
@@ -487,7 +487,7 @@ mod tests {
     #[test]
     fn missing_folder_and_empty_set_are_errors() {
         let dir = tempfile::tempdir().unwrap();
-        let chain = vec![Degradation::GaussianNoise(GaussianNoise { sigma: [5.0, 5.0], clip: true })];
+        let chain = vec![Degradation::GaussianNoise(GaussianNoise::white([5.0, 5.0]))];
         assert!(TrainSet::load(&config(&dir.path().join("nope")), &chain, 1).is_err());
         let err = TrainSet::load(&config(dir.path()), &chain, 1).err().unwrap().to_string();
         assert!(err.contains("no usable training images"), "{err}");

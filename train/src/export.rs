@@ -112,6 +112,30 @@ pub fn export(run_dir: &Path, out: &Path) -> Result<Manifest> {
     let mut metrics = ck.state.metrics.clone();
     metrics.insert("parameters_base".into(), count_prefix(&params, "base.") as f64);
     metrics.insert("parameters_refiner".into(), count_prefix(&params, "refiner.") as f64);
+    // A run started from another run's parameters is reproduced by that run first.
+    let (source_command, source_note) = match &recipe.train.init_from {
+        None => (String::new(), None),
+        Some(from) => {
+            let dir = if from.is_dir() { from.clone() } else { from.parent().map(Path::to_path_buf).unwrap_or_default() };
+            let source = RunDir::open(&dir).with_context(|| format!("train.init_from {} (needed for the provenance)", from.display()))?;
+            let sck = Checkpoint::read(&source.checkpoint())?;
+            (
+                format!("{} && ", source.info.command),
+                Some(format!(
+                    "started from the parameters of {} ({} steps, {:.0} s); steps and wall time are this run's",
+                    dir.display(),
+                    sck.state.step,
+                    sck.state.wall_time_s
+                )),
+            )
+        }
+    };
+    let incomplete = (ck.state.step < recipe.train.steps)
+        .then(|| format!("exported at step {} of the schedule's {}", ck.state.step, recipe.train.steps));
+    let note = match (source_note, incomplete) {
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+        (a, b) => a.or(b),
+    };
     let manifest = Manifest {
         format: FORMAT_NAME.into(),
         format_version: FORMAT_VERSION,
@@ -126,7 +150,8 @@ pub fn export(run_dir: &Path, out: &Path) -> Result<Manifest> {
             recipe: Some(run.info.recipe_path.clone()),
             recipe_text: Some(run.recipe_text.clone()),
             command: Some(format!(
-                "{}{} && train export --run {} --out {}",
+                "{}{}{} && train export --run {} --out {}",
+                source_command,
                 run.info.command,
                 match run.info.extended_steps {
                     0 => String::new(),
@@ -140,8 +165,7 @@ pub fn export(run_dir: &Path, out: &Path) -> Result<Manifest> {
             wall_time_s: ck.state.wall_time_s,
             metrics,
             third_party,
-            note: (ck.state.step < recipe.train.steps)
-                .then(|| format!("exported at step {} of the schedule's {}", ck.state.step, recipe.train.steps)),
+            note,
         },
     };
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();

@@ -158,7 +158,7 @@ mod tests {
             image::save_buffer(dir.join(format!("{i}.png")), &buf, w, h, image::ColorType::Rgb8).unwrap();
         }
         let cfg = DataConfig { pool_views: 6, ..DataConfig::test_config(dir, 16, 40, reuse) };
-        let chain = vec![Degradation::GaussianNoise(GaussianNoise { sigma: [20.0, 30.0], clip: true })];
+        let chain = vec![Degradation::GaussianNoise(GaussianNoise::white([20.0, 30.0]))];
         TrainSet::load(&cfg, &chain, 7).unwrap()
     }
 

@@ -22,7 +22,7 @@ fn random_image(w: usize, h: usize, seed: u64) -> Image {
 fn gaussian_noise_has_the_requested_std() {
     let clean = Image::filled(256, 256, [0.5; 3]);
     for sigma in [15.0, 25.0, 50.0] {
-        let d = GaussianNoise { sigma: [sigma, sigma], clip: false };
+        let d = GaussianNoise { sigma: [sigma, sigma], clip: false, shot: [0.0, 0.0], quantize: false };
         let noisy = Degradation::GaussianNoise(d).apply(&clean, &mut Rng::new(1));
         let (std, mean) = std_and_mean(noisy.data.iter().map(|&v| v as f64 - 0.5));
         assert!((std * 255.0 - sigma).abs() < 0.02 * sigma, "sigma {sigma}: measured {}", std * 255.0);
@@ -31,9 +31,30 @@ fn gaussian_noise_has_the_requested_std() {
 }
 
 #[test]
+fn camera_noise_variance_grows_with_the_signal() {
+    // Poisson-Gaussian in the heteroscedastic form: var(v) = sigma^2 + shot * v.
+    let (sigma, shot) = (5.0, 0.004);
+    let d = GaussianNoise { sigma: [sigma, sigma], clip: false, shot: [shot, shot], quantize: false };
+    for level in [0.1f64, 0.4, 0.8] {
+        let clean = Image::filled(256, 256, [level as f32; 3]);
+        let noisy = Degradation::GaussianNoise(d.clone()).apply(&clean, &mut Rng::new(7));
+        let (std, _) = std_and_mean(noisy.data.iter().map(|&v| v as f64 - level));
+        let expected = ((sigma / 255.0).powi(2) + shot * level).sqrt();
+        assert!((std - expected).abs() < 0.02 * expected, "level {level}: std {std}, expected {expected}");
+    }
+}
+
+#[test]
+fn quantized_camera_noise_is_8_bit() {
+    let d = GaussianNoise { sigma: [10.0, 10.0], clip: true, shot: [0.0, 0.01], quantize: true };
+    let noisy = Degradation::GaussianNoise(d).apply(&random_image(64, 64, 8), &mut Rng::new(9));
+    assert!(noisy.data.iter().all(|&v| (v * 255.0 - (v * 255.0).round()).abs() < 1e-3 && (0.0..=1.0).contains(&v)));
+}
+
+#[test]
 fn clipped_gaussian_noise_stays_in_range() {
     let clean = random_image(64, 64, 2);
-    let d = Degradation::GaussianNoise(GaussianNoise { sigma: [50.0, 50.0], clip: true });
+    let d = Degradation::GaussianNoise(GaussianNoise::white([50.0, 50.0]));
     let noisy = d.apply(&clean, &mut Rng::new(3));
     assert!(noisy.data.iter().all(|&v| (0.0..=1.0).contains(&v)));
 }

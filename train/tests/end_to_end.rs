@@ -335,6 +335,11 @@ fn init_from_starts_a_run_from_another_runs_parameters() {
     let init = ptgrm_model::export::init_params(&RunDir::open(&out).unwrap().model, 9).unwrap();
     let moved = final_params(&out).iter().map(|(k, v)| max_abs_diff(&v.data, &init[k].data)).fold(0.0, f32::max);
     assert!(moved > 1e-4, "the run started from the seeded init, not the source");
+    // The bundle's provenance reproduces the source run first.
+    let m = ptgrm_train::export::export(&out, &fx.root.join("tune-bundle")).unwrap();
+    let command = m.provenance.command.as_deref().unwrap();
+    assert!(command.starts_with("train fit --recipe") && command.contains(&format!("--out {}", source.display())), "{command}");
+    assert!(m.provenance.note.as_deref().is_some_and(|n| n.contains("started from the parameters of")), "{:?}", m.provenance.note);
 
     let wider = tune.replace("width = 8", "width = 12");
     std::fs::write(&recipe, wider).unwrap();

@@ -111,7 +111,7 @@ fn fused_low_resolution_model_matches_onnx_runtime() {
     let refiner = RefinerConfig { internal_scale: 8, fused_upsampling: true, mask_logit_offset: 4.0, ..RefinerConfig::paper(32) };
     assert_merged_parity(&ModelConfig { base: Some(base.clone()), refiner: refiner.clone() }, 17);
     // v2 without shuffle patterns: debiased sub-positions and blurred decoder shuffles.
-    let base = BaseConfig { phase_window: 4, smooth_upsampling: true, ..base };
+    let base = BaseConfig { phase_window: 4, smooth_upsampling: true, smooth_cells: true, ..base };
     assert_merged_parity(&ModelConfig { base: Some(base), refiner }, 19);
 }
 

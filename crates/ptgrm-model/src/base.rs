@@ -57,6 +57,11 @@ pub struct BaseConfig {
     /// channels hold on average cannot come out as a period-2 pattern (at 1/s: periods 2s, 4s
     /// and 8s in the image). The classic remedy for checkerboard artefacts; no parameters.
     pub smooth_upsampling: bool,
+    /// Unshuffled view only: each s x s cell's mean correction is bilinearly upsampled (smooth
+    /// across cells) instead of repeated over the cell, and only the sub-positions' deviations
+    /// from it go through the pixel shuffle. Without it F drew its cells as blocks on smooth
+    /// gradients (v2: block-edge steps 2.4x the others); no parameters.
+    pub smooth_cells: bool,
 }
 
 /// The image as F's network sees it at internal scale s > 1.
@@ -100,6 +105,7 @@ impl Default for BaseConfig {
             view: BaseView::Pooled,
             phase_window: 0,
             smooth_upsampling: false,
+            smooth_cells: false,
         }
     }
 }
@@ -144,6 +150,9 @@ impl BaseConfig {
         if ![1, 2, 4, 8].contains(&self.internal_scale) {
             return bad(format!("internal_scale {} must be 1, 2, 4 or 8", self.internal_scale));
         }
+        if self.smooth_cells && !self.is_unshuffled() {
+            return bad("smooth_cells applies only to the unshuffled view (view = \"unshuffled\", internal_scale > 1)".into());
+        }
         if self.phase_window != 0 {
             if !self.is_unshuffled() {
                 return bad("phase_window applies only to the unshuffled view (view = \"unshuffled\", internal_scale > 1)".into());
@@ -184,8 +193,30 @@ pub fn unshuffled_head<O: Ops>(o: &mut O, cfg: &BaseConfig, image: &O::T) -> O::
     let s = cfg.internal_scale;
     let h = conv(o, "base.embed", image, 3, cfg.width, s, Conv2d { stride: s, padding: 0, groups: 1 }, true);
     let y = unet(o, cfg, h, cfg.head_channels() * s * s, 1, s * s);
-    let y = if cfg.phase_window > 1 { debias_phases(o, &y, cfg.head_channels(), s * s, cfg.phase_window) } else { y };
-    o.pixel_shuffle(&y, s)
+    let (maps, phases) = (cfg.head_channels(), s * s);
+    let y = if cfg.phase_window > 1 { debias_phases(o, &y, maps, phases, cfg.phase_window) } else { y };
+    if cfg.smooth_cells { cells_to_pixels(o, &y, maps, s) } else { o.pixel_shuffle(&y, s) }
+}
+
+/// `y` (`maps` groups of s² sub-position channels at 1/s) to `maps` maps at full resolution:
+/// each cell's mean bilinearly upsampled, plus the sub-positions' deviations from it pixel-
+/// shuffled into place (see [`BaseConfig::smooth_cells`]).
+pub fn cells_to_pixels<O: Ops>(o: &mut O, y: &O::T, maps: usize, s: usize) -> O::T {
+    let (cell_mean, repeated) = group_mean(o, y, maps, s * s);
+    let deviation = o.sub(y, &repeated);
+    let detail = o.pixel_shuffle(&deviation, s);
+    let smooth = o.upsample_bilinear(&cell_mean, maps, s);
+    o.add(&smooth, &detail)
+}
+
+/// The mean of each group of `phases` consecutive channels (`maps` groups), and that mean
+/// repeated back over its group's channels; 1x1 grouped convs with constant weights.
+fn group_mean<O: Ops>(o: &mut O, y: &O::T, maps: usize, phases: usize) -> (O::T, O::T) {
+    let to_mean = o.constant(&[maps, phases, 1, 1], &vec![1.0 / phases as f32; maps * phases]);
+    let mean = o.conv2d(y, &to_mean, None, Conv2d { stride: 1, padding: 0, groups: maps });
+    let to_all = o.constant(&[maps * phases, 1, 1, 1], &vec![1.0; maps * phases]);
+    let repeated = o.conv2d(&mean, &to_all, None, Conv2d { stride: 1, padding: 0, groups: maps });
+    (mean, repeated)
 }
 
 /// Removes what a pixel shuffle would draw as a fixed pattern: `y` holds `maps` groups of
@@ -197,10 +228,7 @@ pub fn unshuffled_head<O: Ops>(o: &mut O, cfg: &BaseConfig, image: &O::T) -> O::
 /// about 1/window² of their energy. Linear, no parameters, all at 1/s resolution.
 pub fn debias_phases<O: Ops>(o: &mut O, y: &O::T, maps: usize, phases: usize, window: usize) -> O::T {
     let local = o.avg_pool(y, window);
-    let to_mean = o.constant(&[maps, phases, 1, 1], &vec![1.0 / phases as f32; maps * phases]);
-    let group_mean = o.conv2d(&local, &to_mean, None, Conv2d { stride: 1, padding: 0, groups: maps });
-    let to_all = o.constant(&[maps * phases, 1, 1, 1], &vec![1.0; maps * phases]);
-    let group_mean = o.conv2d(&group_mean, &to_all, None, Conv2d { stride: 1, padding: 0, groups: maps });
+    let (_, group_mean) = group_mean(o, &local, maps, phases);
     let deviation = o.sub(&local, &group_mean);
     let deviation = o.upsample_bilinear(&deviation, maps * phases, window);
     o.sub(y, &deviation)

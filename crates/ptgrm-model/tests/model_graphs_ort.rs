@@ -6,12 +6,13 @@ mod model_support;
 
 use model_support::ref_ops::{RefOps, Tensor};
 use model_support::{max_abs_diff, named, random, run, session};
-use ptgrm_model::base::{base_forward, debias_phases, BaseBlock, BaseConfig, BaseHead, BaseView};
+use ptgrm_model::base::{base_forward, cells_to_pixels, debias_phases, BaseBlock, BaseConfig, BaseHead, BaseView};
 use ptgrm_bundle::{io, Manifest};
 use ptgrm_model::export::{
     base_graph, init_params, merged_graph, parameter_counts, refiner_graph, test_prior_graph, ModelConfig,
 };
 use ptgrm_model::onnx_builder::ParamSource;
+use ptgrm_model::ops::Ops;
 use ptgrm_model::onnx_proto::decode_model;
 use ptgrm_model::joint::joint_forward;
 use ptgrm_model::ptgrm::{refiner_forward, RefinerConfig, ABLATIONS};
@@ -315,6 +316,7 @@ fn phase_window_matches_the_reference_and_keeps_per_pixel_detail() {
         view: BaseView::Unshuffled,
         phase_window: 4,
         smooth_upsampling: true,
+        smooth_cells: true,
         ..Default::default()
     };
     check_base(&base);
@@ -358,6 +360,37 @@ fn phase_window_and_smooth_upsampling_leave_no_pattern_on_a_flat_image() {
     assert!(spread(4, false) > 1e-3, "the decoder's shuffles still draw one");
     let both = spread(4, true);
     assert!(both < 1e-5 * plain.max(1.0) + 1e-6, "pattern left: {both} (without: {plain})");
+}
+
+#[test]
+fn smooth_cells_interpolate_cell_means_and_keep_per_pixel_detail() {
+    let (maps, s, h, w) = (2, 4, 8, 8);
+    let phases = s * s;
+    // Cell means on a ramp (cell x + 2 cell y), no detail: a nearest placement would draw 4x4
+    // blocks; the bilinear one steps no more across a cell edge than inside a cell.
+    let ramp: Vec<f32> = (0..maps * phases * h * w).map(|i| {
+        let (cy, cx) = ((i / w) % h, i % w);
+        (cx + 2 * cy) as f32
+    }).collect();
+    let out = cells_to_pixels(&mut RefOps::seeded(0), &Tensor::new(&[1, maps * phases, h, w], ramp), maps, s);
+    let (fw, fh) = (w * s, h * s);
+    assert_eq!(out.shape, vec![1, maps, fh, fw]);
+    let row = (fh / 2) * fw;
+    let steps: Vec<f32> = (s..fw - s - 1).map(|x| out.data[row + x + 1] - out.data[row + x]).collect();
+    let spread = steps.iter().cloned().fold(f32::MIN, f32::max) - steps.iter().cloned().fold(f32::MAX, f32::min);
+    assert!(spread < 1e-5, "uneven steps along a row: {steps:?}");
+    // Zero-mean detail per cell goes through the pixel shuffle unchanged.
+    let mut detail = random(maps * phases * h * w, 160, -1.0, 1.0);
+    for m in 0..maps {
+        for cell in 0..h * w {
+            let mean = (0..phases).map(|k| detail[(m * phases + k) * h * w + cell]).sum::<f32>() / phases as f32;
+            (0..phases).for_each(|k| detail[(m * phases + k) * h * w + cell] -= mean);
+        }
+    }
+    let y = Tensor::new(&[1, maps * phases, h, w], detail);
+    let out = cells_to_pixels(&mut RefOps::seeded(0), &y, maps, s);
+    let shuffled = RefOps::seeded(0).pixel_shuffle(&y, s);
+    assert!(max_abs_diff(&out.data, &shuffled.data) < 1e-5);
 }
 
 #[test]

@@ -17,7 +17,7 @@ const USAGE: &str = "usage:
   ptgrm-model write-test-bundle --out DIR [--layout split|merged] [--seed S] [--no-prior] [MODEL FLAGS]
   ptgrm-model params [MODEL FLAGS]
     MODEL FLAGS: [--prior-dim D] [--ablation NAME] [--base-block naf|res] [--base-head residual|affine] [--base-width W]
-                 [--base-scale 1|2|4|8] [--base-view pooled|unshuffled] [--phase-window 0|2|4|8] [--smooth-upsampling] [--refiner-scale 1|2|4|8] [--fused-upsampling]
+                 [--base-scale 1|2|4|8] [--base-view pooled|unshuffled] [--phase-window 0|2|4|8] [--smooth-upsampling] [--smooth-cells] [--refiner-scale 1|2|4|8] [--fused-upsampling]
   ptgrm-model import-mobilenet-v2 --pth P --out prior.onnx [--with-logits]
   ptgrm-model import-ffdnet --pth P --sigma S --out base.onnx
   ptgrm-model import-ffdnet-prior --pth P --sigma S [--layer L] [--size PX] --out prior.onnx";
@@ -71,7 +71,7 @@ impl Flags {
 
 /// Flags that shape the networks (shared by write-test-bundle and params).
 /// Model flags without a value.
-const MODEL_SWITCHES: &[&str] = &["--fused-upsampling", "--smooth-upsampling"];
+const MODEL_SWITCHES: &[&str] = &["--fused-upsampling", "--smooth-upsampling", "--smooth-cells"];
 const MODEL_FLAGS: &[&str] =
     &["--prior-dim", "--ablation", "--base-block", "--base-head", "--base-width", "--base-scale", "--base-view", "--phase-window", "--refiner-scale"];
 
@@ -105,6 +105,7 @@ fn model_config(f: &Flags, default_prior_dim: usize) -> Result<ModelConfig, Stri
         internal_scale: f.number("--base-scale", 1)?,
         phase_window: f.number("--phase-window", 0)?,
         smooth_upsampling: f.has("--smooth-upsampling"),
+        smooth_cells: f.has("--smooth-cells"),
         ..Default::default()
     };
     let cfg = ModelConfig { base: Some(base), refiner };
