@@ -22,6 +22,9 @@ print("runs of the bundles in models/ on the validation photos (sporco: barbara,
 print("sail, tulips; never used for training or tuning). Degraded inputs are written by")
 print("`train eval --full --save-images` from each task's validation degradation (seeded).\n")
 print("CPU figures are from the 2-core development machine and depend on its load at the time.\n")
+print("""The live low-light models v2 (the default since 2026-12-02) are compared in docs/results-live.md
+(`scripts/compare-lowlight.sh`): dark and wide splits, baseline, grid, temporal noise, flicker.
+""")
 
 runs = [pathlib.Path(line) for line in (out / "runs.txt").read_text().splitlines() if line.strip()] \
     if (out / "runs.txt").exists() else []

@@ -8,7 +8,7 @@
 # so resuming it is a no-op). CPU times on the 2-core development machine: models/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-declare -A RECIPE=([lowlight]=lowlight-live-v2-nogrid [lowlight-v1]=lowlight-live-s8 [lowlight-full]=lowlight [denoise-s15]=denoise-s15 [denoise-s25]=denoise-s25 [denoise-s50]=denoise-s50)
+declare -A RECIPE=([lowlight]=lowlight-live-v2-smooth [lowlight-v1]=lowlight-live-s8 [lowlight-full]=lowlight [denoise-s15]=denoise-s15 [denoise-s25]=denoise-s25 [denoise-s50]=denoise-s50)
 # bundle -> "run-directory recipe" of the run its recipe's train.init_from names
 declare -A INIT=([lowlight]="checkpoints/lowlight-live-v2 lowlight-live-v2")
 if [ $# -gt 0 ]; then BUNDLES=("$@"); else BUNDLES=(lowlight lowlight-v1 lowlight-full denoise-s15 denoise-s25 denoise-s50); fi
