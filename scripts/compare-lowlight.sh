@@ -24,22 +24,10 @@ OUT=out/compare-lowlight
 mkdir -p "$OUT"
 REPORT=$OUT/report.md
 
-# split NAME SED-SCRIPT: clean/ and degraded/ folders of the validation photos as RUN's recipe,
-# edited by SED-SCRIPT, degrades them.
+# split NAME SED-SCRIPT: the validation photos degraded as RUN's recipe, edited by SED-SCRIPT.
 split() {
-  local name=$1 edit=$2 run=$OUT/run-$1 dir=$OUT/val-$1
-  rm -rf "$run" "$dir" "$dir.tmp" && mkdir -p "$run"
-  cp "$RUN/run.json" "$RUN/checkpoint.bin" "$run/"
-  sed -e "$edit" "$RUN/recipe.toml" > "$run/recipe.toml"
-  grep -q '^kind = "low_light"' "$run/recipe.toml" || { echo "no low_light degradation in $RUN/recipe.toml" >&2; exit 1; }
-  "$TRAIN" eval --run "$run" --full --save-images "$dir.tmp" >/dev/null
-  mkdir -p "$dir/clean" "$dir/degraded"
-  for f in "$dir.tmp"/*-clean.png; do
-    stem=$(basename "$f" -clean.png)
-    cp "$f" "$dir/clean/$stem.png"
-    cp "$dir.tmp/$stem-input.png" "$dir/degraded/$stem.png"
-  done
-  rm -rf "$dir.tmp" "$run"
+  grep -q '^kind = "low_light"' "$RUN/recipe.toml" || { echo "no low_light degradation in $RUN/recipe.toml" >&2; exit 1; }
+  TRAIN=$TRAIN scripts/val-split.sh "$RUN" "$OUT/val-$1" "$2"
 }
 
 split v1 's/^seed = .*/seed = 20240601/; s/^exposure = .*/exposure = [0.03, 0.3]/; s/^photons = .*/photons = [300.0, 3000.0]/; s/^read_noise = .*/read_noise = [0.0005, 0.005]/'

@@ -19,19 +19,8 @@ declare -A VAL_RUN=([lowlight]=runs/lowlight-live-s8 [denoise-s15]=runs/denoise-
 
 make_val() {
   local task=$1 run=${VAL_RUN[$1]:-}
-  local dir="$OUT/val-$task"
   [ -n "$run" ] && [ -f "$run/checkpoint.bin" ] || return 1
-  if [ ! -d "$dir/degraded" ]; then
-    rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
-    "$TRAIN" eval --run "$run" --full --save-images "$dir.tmp" >/dev/null
-    mkdir -p "$dir/clean" "$dir/degraded"
-    for f in "$dir.tmp"/*-clean.png; do
-      stem=$(basename "$f" -clean.png)
-      cp "$f" "$dir/clean/$stem.png"
-      cp "$dir.tmp/$stem-input.png" "$dir/degraded/$stem.png"
-    done
-    rm -rf "$dir.tmp"
-  fi
+  [ -d "$OUT/val-$task/degraded" ] || TRAIN=$TRAIN scripts/val-split.sh "$run" "$OUT/val-$task"
 }
 
 : > "$OUT/models.txt"

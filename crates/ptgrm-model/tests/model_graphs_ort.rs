@@ -512,3 +512,30 @@ fn zero_initialised_head_starts_from_the_offset_blend() {
     let want: Vec<f32> = restored.iter().zip(&degraded).map(|(r, d)| d + (r - d) * m).collect();
     assert!(max_abs_diff(&got[0].1, &want) <= 1e-5);
 }
+
+#[test]
+fn zero_init_ending_starts_f_as_the_identity_and_exports_alike() {
+    // The live denoiser's F (unshuffled at 1/2, residual head, pattern-free): freshly
+    // initialised with zero_init_ending it returns its input exactly, in the reference and in
+    // the exported graph; without it, it does not (the random start it replaces).
+    let cfg = BaseConfig {
+        block: BaseBlock::Res,
+        internal_scale: 2,
+        view: BaseView::Unshuffled,
+        phase_window: 4,
+        smooth_upsampling: true,
+        smooth_cells: true,
+        zero_init_ending: true,
+        ..Default::default()
+    };
+    check_base(&cfg);
+    let (n, h, w) = (1, 48, 64);
+    let x = image(n, h, w, 150);
+    let fresh = |cfg: &BaseConfig| base_forward(&mut RefOps::seeded(3), cfg, &Tensor::new(&[n, 3, h, w], x.clone())).data;
+    assert!(max_abs_diff(&fresh(&cfg), &x) <= 1e-6);
+    let g = base_graph(&cfg, ParamSource::Seeded(3)).unwrap();
+    let got = run(&g.bytes, &[named(io::IMAGE, &[n, 3, h, w], x.clone())], &[io::BASE]);
+    assert!(max_abs_diff(&got[0].1, &x) <= 1e-6);
+    let random_start = BaseConfig { zero_init_ending: false, ..cfg };
+    assert!(max_abs_diff(&fresh(&random_start), &x) > 1e-2);
+}
