@@ -25,13 +25,10 @@ PTGRM="$ROOT/target/release/ptgrm"
 [ -x "$PTGRM" ] || (cd "$ROOT" && cargo build -q --release --bin ptgrm)
 
 element_fps() { # format WxH
-  local out secs
-  out=$(gst-launch-1.0 videotestsrc num-buffers="$FRAMES" \
-        ! "video/x-raw,format=$1,width=${2%x*},height=${2#*x},framerate=30/1" \
-        ! ptgrestore $(ptgrestore_props) ! fakesink sync=false 2>&1) || { echo "$out" >&2; return 1; }
-  secs=$(echo "$out" | sed -n 's/.*Execution ended after \([0-9]*\):\([0-9]*\):\([0-9.]*\).*/\1 \2 \3/p' \
-         | awk '{print $1*3600 + $2*60 + $3}')
-  awk -v n="$FRAMES" -v s="$secs" 'BEGIN {printf "%.2f", (n - 1) / s}'
+  # shellcheck disable=SC2046
+  pipeline_fps "$FRAMES" videotestsrc num-buffers="$FRAMES" \
+    ! "video/x-raw,format=$1,width=${2%x*},height=${2#*x},framerate=30/1" \
+    ! ptgrestore $(ptgrestore_props) ! fakesink sync=false
 }
 
 engine_fps() { # WxH
@@ -39,8 +36,6 @@ engine_fps() { # WxH
   [ -n "${PROVIDER:-}" ] && args+=(--provider "$PROVIDER")
   "$PTGRM" "${args[@]}" | sed -n 's/^  "engine": {/E/p; s/^    "fps": \([0-9.e+-]*\),*/\1/p' | awk '/^E/{getline; printf "%.2f", $1; exit}'
 }
-
-best() { printf '%s\n' "$@" | sort -g | tail -1; }
 
 echo "model: $MODEL; $FRAMES frames per run, best of $ROUNDS; $(nproc) cores; $(date -u +%FT%TZ)"
 echo

@@ -22,3 +22,18 @@ ptgrestore_props() {
   [ -n "${PRIOR_INTERVAL:-}" ] && p+=" prior-interval=$PRIOR_INTERVAL"
   echo "$p"
 }
+
+# pipeline_fps FRAMES PIPELINE...: frames per second of a gst-launch-1.0 pipeline that pushes
+# FRAMES buffers. gst-launch's "Execution ended after" covers PLAYING -> EOS, so model loading
+# and the first (prerolled) frame are excluded: fps = (FRAMES - 1) / that time.
+pipeline_fps() {
+  local frames=$1 out secs
+  shift
+  out=$(gst-launch-1.0 "$@" 2>&1) || { echo "$out" >&2; return 1; }
+  secs=$(echo "$out" | sed -n 's/.*Execution ended after \([0-9]*\):\([0-9]*\):\([0-9.]*\).*/\1 \2 \3/p' \
+         | awk '{print $1*3600 + $2*60 + $3}')
+  awk -v n="$frames" -v s="$secs" 'BEGIN {printf "%.2f", (n - 1) / s}'
+}
+
+# best VALUE...: the largest (best of several rounds, so other load affects every side alike).
+best() { printf '%s\n' "$@" | sort -g | tail -1; }

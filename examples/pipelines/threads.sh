@@ -34,16 +34,10 @@ clip() { # WxH -> path of an H.264 MP4 of FRAMES frames at that size
 }
 
 fps() { # clip threads spinning -> frames per second
-  local out secs
-  out=$(gst-launch-1.0 filesrc location="$1" ! qtdemux ! avdec_h264 ! videoconvert ! video/x-raw,format=I420 \
-        ! ptgrestore model="$MODEL" provider=cpu threads="$2" spinning="$3" \
-        ! x264enc speed-preset=faster ! mp4mux ! filesink location="$WORK/out.mp4" 2>&1) || { echo "$out" >&2; return 1; }
-  secs=$(echo "$out" | sed -n 's/.*Execution ended after \([0-9]*\):\([0-9]*\):\([0-9.]*\).*/\1 \2 \3/p' \
-         | awk '{print $1*3600 + $2*60 + $3}')
-  awk -v n="$FRAMES" -v s="$secs" 'BEGIN {printf "%.2f", (n - 1) / s}'
+  pipeline_fps "$FRAMES" filesrc location="$1" ! qtdemux ! avdec_h264 ! videoconvert ! video/x-raw,format=I420 \
+    ! ptgrestore model="$MODEL" provider=cpu threads="$2" spinning="$3" \
+    ! x264enc speed-preset=faster ! mp4mux ! filesink location="$WORK/out.mp4"
 }
-
-best() { printf '%s\n' "$@" | sort -g | tail -1; }
 
 echo "model: $MODEL; decode -> ptgrestore -> x264enc (faster) -> mp4mux; $FRAMES frames, best of $ROUNDS; $(nproc) cores; $(date -u +%FT%TZ)"
 echo
