@@ -6,10 +6,14 @@
 #     "camera" (sigma 5 plus signal-dependent shot noise 0.002-0.01, 8 bits). A bundle named
 #     denoise-sN (FFDNet with the noise level fixed) is scored on its own sigma only; blind
 #     bundles on every split;
-#   - `ptgrm eval` (PSNR/SSIM of input, base F and refined F + PTG-RM, refined blockiness),
+#   - `ptgrm eval --baseline` (PSNR/SSIM of input, base F, refined F + PTG-RM and the
+#     non-learned baseline: the best of 10 bilateral filters per image by SSIM, after a
+#     per-channel gain to the model's means, which is about 1 here; refined blockiness),
 #     `ptgrm artefacts` on a bright noisy sensor (grid score, temporal noise ratio: output over
 #     input standard deviation over 8 captures of a still scene; prior flicker) and
-#     `ptgrm bench` (CPU, 640x360 and 1280x720).
+#     `ptgrm bench` (CPU, 640x360 and 1280x720);
+#   - out/compare-denoise/grid.png: one window of kodim23 at sigma 25 per bundle, columns noisy
+#     input | base F | refined | clean.
 #
 #   scripts/compare-denoise.sh RUN_DIR BUNDLE...
 #
@@ -35,20 +39,21 @@ scripts/val-split.sh "$RUN" "$OUT/val-camera" 's/^sigma = .*/sigma = [5, 5]\nsho
 {
   echo "Inputs: the five validation photos degraded from \`$RUN\`'s recipe (splits above); $(nproc) cores; $(date -u +%F)."
   echo
-  printf '| bundle | split | input PSNR | base PSNR | refined PSNR | refined - base | input SSIM | base SSIM | refined SSIM | refined blockiness |\n|---|---|---|---|---|---|---|---|---|---|\n'
+  printf '| bundle | split | input PSNR | base PSNR | refined PSNR | refined - base | baseline PSNR | input SSIM | base SSIM | refined SSIM | baseline SSIM | refined blockiness |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n'
 } > "$REPORT"
 for m in "$@"; do
   name=$(basename "$m")
   case $name in denoise-s[0-9]*) splits=("s${name#denoise-s}") ;; *) splits=("${SPLITS[@]}") ;; esac
   for s in "${splits[@]}"; do
-    "$PTGRM" eval --model "$m" --clean "$OUT/val-$s/clean" --degraded "$OUT/val-$s/degraded" --provider cpu --json > "$OUT/$name.$s.eval.json"
+    "$PTGRM" eval --model "$m" --clean "$OUT/val-$s/clean" --degraded "$OUT/val-$s/degraded" --provider cpu --baseline --json > "$OUT/$name.$s.eval.json"
     python3 - "$OUT/$name.$s.eval.json" "$m" "$s" >> "$REPORT" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1]))["mean"]
 k = ("input", "base", "refined")
 p = " | ".join(f"{m[x]['psnr']:.2f}" for x in k)
-s = " | ".join(f"{m[x]['ssim']:.4f}" for x in k)
-print(f"| {sys.argv[2]} | {sys.argv[3]} | {p} | {m['refined']['psnr'] - m['base']['psnr']:+.2f} | {s} | {m['refined']['blockiness']:.2f} |")
+s = " | ".join(f"{m[x]['ssim']:.4f}" for x in k + ("baseline",))
+d = m['refined']['psnr'] - m['base']['psnr']
+print(f"| {sys.argv[2]} | {sys.argv[3]} | {p} | {d:+.2f} | {m['baseline']['psnr']:.2f} | {s} | {m['refined']['blockiness']:.2f} |")
 PY
   done
 done
@@ -75,4 +80,16 @@ f = [json.load(open(f"{p}.bench-{s}.json"))["engine"]["fps"] for s in ("640x360"
 print(f"| {sys.argv[2]} | {a['grid']['max_score']:.2f} (P={a['grid']['worst_period']}) | {a['temporal']['ratio']:.2f} | {a['flicker']['ratio']:.2f}x | {f[0]:.1f} | {f[1]:.1f} |")
 PY
 done
+
+# Before/after figure at sigma 25, every bundle that is scored there.
+rows=()
+for m in "$@"; do
+  name=$(basename "$m")
+  case $name in denoise-s[0-9]*) [ "$name" = denoise-s25 ] || continue ;; esac
+  d=$OUT/grid/$name; mkdir -p "$d"
+  "$PTGRM" restore --model "$m" --provider cpu --emit base "$OUT/val-s25/degraded/kodim23.png" "$d/base.png" >/dev/null
+  "$PTGRM" restore --model "$m" --provider cpu "$OUT/val-s25/degraded/kodim23.png" "$d/refined.png" >/dev/null
+  rows+=(--row "$OUT/val-s25/degraded/kodim23.png,$d/base.png,$d/refined.png,$OUT/val-s25/clean/kodim23.png")
+done
+[ ${#rows[@]} -eq 0 ] || "$TRAIN" grid --out "$OUT/grid.png" --crop 160 --centre 0.5,0.45 "${rows[@]}"
 cat "$REPORT"

