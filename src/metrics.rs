@@ -16,8 +16,9 @@ const SSIM_SIGMA: f64 = 1.5;
 /// Window radius: scipy's Gaussian filter truncates at 3.5 sigma, int(3.5 * 1.5 + 0.5) = 5.
 const SSIM_RADIUS: usize = 5;
 const SSIM_WINDOW: usize = 2 * SSIM_RADIUS + 1;
-const K1: f64 = 0.01;
-const K2: f64 = 0.03;
+/// SSIM's stability constants, as fractions of the data range.
+pub const SSIM_K1: f64 = 0.01;
+pub const SSIM_K2: f64 = 0.03;
 
 /// PSNR in dB between two interleaved RGB8 images of `width` x `height`.
 /// Identical images give `f64::INFINITY`.
@@ -49,7 +50,7 @@ pub fn ssim_rgb8(reference: &[u8], test: &[u8], width: usize, height: usize) -> 
             "SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels (its window size), got {width}x{height}"
         )));
     }
-    let kernel = gaussian_kernel();
+    let kernel = ssim_window_taps();
     let mut total = 0.0;
     for channel in 0..3 {
         let x: Vec<f64> = reference.iter().skip(channel).step_by(3).map(|&v| v as f64).collect();
@@ -75,8 +76,9 @@ fn check_pair(reference: &[u8], test: &[u8], width: usize, height: usize) -> Res
     Ok(())
 }
 
-/// Normalised 1-D Gaussian taps, as scipy.ndimage.gaussian_filter builds them.
-fn gaussian_kernel() -> [f64; SSIM_WINDOW] {
+/// SSIM's normalised 1-D Gaussian window taps (11, sigma 1.5), as scipy.ndimage.gaussian_filter
+/// builds them; the trainer's SSIM loss uses the same window so it optimises what `eval` reports.
+pub fn ssim_window_taps() -> [f64; SSIM_WINDOW] {
     let mut taps = [0.0; SSIM_WINDOW];
     for (i, t) in taps.iter_mut().enumerate() {
         let x = i as f64 - SSIM_RADIUS as f64;
@@ -97,8 +99,8 @@ fn ssim_plane(x: &[f64], y: &[f64], width: usize, height: usize, kernel: &[f64; 
     let xx = filter_valid(&products(|a, _| a * a), width, height, kernel);
     let yy = filter_valid(&products(|_, b| b * b), width, height, kernel);
     let xy = filter_valid(&products(|a, b| a * b), width, height, kernel);
-    let c1 = (K1 * PEAK).powi(2);
-    let c2 = (K2 * PEAK).powi(2);
+    let c1 = (SSIM_K1 * PEAK).powi(2);
+    let c2 = (SSIM_K2 * PEAK).powi(2);
     let mut sum = 0.0;
     for i in 0..mu_x.len() {
         let (ux, uy) = (mu_x[i], mu_y[i]);

@@ -55,6 +55,8 @@ pub struct LossConfig {
     /// λ1 of Eq. 8; 0 with a built-in F trains F alone (R's forward is skipped).
     pub lambda1: f64,
     pub charbonnier_eps: f64,
+    /// Weight of `1 - SSIM` added to each output's Charbonnier loss (0 = none).
+    pub ssim_weight: f64,
     /// Global gradient-norm clip (0 = none).
     pub grad_clip: f64,
 }
@@ -67,6 +69,7 @@ impl LossConfig {
             builtin: matches!(recipe.base, crate::recipe::BaseSpec::Builtin),
             lambda1: t.lambda1,
             charbonnier_eps: t.charbonnier_eps,
+            ssim_weight: t.ssim_weight,
             grad_clip: t.grad_clip,
         }
     }
@@ -126,7 +129,13 @@ pub fn trainer(
     params: &ParamMap,
     optimizer: Option<&OptimizerState>,
 ) -> Result<Box<dyn Trainer>> {
+    if loss.ssim_weight < 0.0 || !loss.ssim_weight.is_finite() {
+        bail!("train.ssim_weight must be a finite number >= 0, got {}", loss.ssim_weight);
+    }
     match backend {
+        Backend::Flex if loss.ssim_weight > 0.0 => {
+            bail!("train.ssim_weight > 0 needs the tch backend (--backend tch): burn's flex trainer has the Charbonnier loss only")
+        }
         Backend::Flex => Ok(Box::new(BurnTrainer::new(cfg, loss, seed, params, optimizer))),
         #[cfg(feature = "tch")]
         Backend::Tch => Ok(Box::new(crate::tch_train::TchTrainer::new(cfg, loss, seed, params, optimizer))),

@@ -91,6 +91,11 @@ pub struct TrainConfig {
     /// Charbonnier epsilon.
     #[serde(default = "charbonnier_eps")]
     pub charbonnier_eps: f64,
+    /// Weight of an added structure term, `ssim_weight * (1 - SSIM)`, on each output (F's and
+    /// the refined one) next to its Charbonnier loss; 0 = Charbonnier only (Eq. 8). SSIM as
+    /// `ptgrm eval` computes it. The tch backend only.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ssim_weight: f64,
     /// Clip the global gradient norm to this (0 = no clipping).
     #[serde(default)]
     pub grad_clip: f64,
@@ -109,6 +114,9 @@ pub struct TrainConfig {
 
 fn one() -> f64 {
     1.0
+}
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 fn charbonnier_eps() -> f64 {
     1e-3

@@ -16,6 +16,40 @@ fn charbonnier(x: &Tensor, y: &Tensor, eps: f64) -> Tensor {
     (&d * &d + eps * eps).sqrt().mean(Kind::Float)
 }
 
+/// 1 - mean SSIM of `x` against `y` (NCHW, data range 1), computed as `ptgrm eval` does
+/// (src/metrics.rs): per channel, 11x11 Gaussian window, population variances, only windows
+/// that lie inside the image. Charbonnier alone rewards the mean; this term rewards keeping
+/// local contrast and structure, what the low-light SSIM targets measure.
+fn ssim_loss(x: &Tensor, y: &Tensor) -> Tensor {
+    let channels = x.size()[1];
+    let taps: Vec<f32> = ptgrm::metrics::ssim_window_taps().iter().map(|&t| t as f32).collect();
+    let n = taps.len() as i64;
+    let row = Tensor::from_slice(&taps).to_device(x.device()).view([1, 1, 1, n]).repeat([channels, 1, 1, 1]);
+    let column = row.view([channels, 1, n, 1]);
+    let blur = |t: &Tensor| {
+        t.conv2d(&row, None::<Tensor>, [1, 1], [0, 0], [1, 1], channels)
+            .conv2d(&column, None::<Tensor>, [1, 1], [0, 0], [1, 1], channels)
+    };
+    let (c1, c2) = (ptgrm::metrics::SSIM_K1.powi(2), ptgrm::metrics::SSIM_K2.powi(2));
+    let (mu_x, mu_y) = (blur(x), blur(y));
+    let var_x = blur(&(x * x)) - &mu_x * &mu_x;
+    let var_y = blur(&(y * y)) - &mu_y * &mu_y;
+    let cov = blur(&(x * y)) - &mu_x * &mu_y;
+    let numerator = (&mu_x * &mu_y * 2.0 + c1) * (cov * 2.0 + c2);
+    let denominator = (&mu_x * &mu_x + &mu_y * &mu_y + c1) * (var_x + var_y + c2);
+    (numerator / denominator).mean(Kind::Float).neg() + 1.0
+}
+
+/// One output's loss: Charbonnier, plus the weighted SSIM term when the recipe asks for it.
+fn output_loss(x: &Tensor, y: &Tensor, lc: &LossConfig) -> Tensor {
+    let l = charbonnier(x, y, lc.charbonnier_eps);
+    if lc.ssim_weight > 0.0 {
+        l + ssim_loss(x, y) * lc.ssim_weight
+    } else {
+        l
+    }
+}
+
 pub struct TchTrainer {
     cfg: ModelConfig,
     loss: LossConfig,
@@ -108,12 +142,12 @@ impl Trainer for TchTrainer {
         let mut ops = TchOps { store: &mut self.store };
         let (loss, loss_base, loss_ref) = if lc.base_alone() {
             let base = ptgrm_model::base::base_forward(&mut ops, self.cfg.base.as_ref().expect("built-in F"), &x);
-            let lb = charbonnier(&base.0, &y, lc.charbonnier_eps);
+            let lb = output_loss(&base.0, &y, &lc);
             (lb.shallow_clone(), lb.shallow_clone(), lb.zeros_like())
         } else {
             let (base, refined) = forward_ops(&mut ops, &self.cfg, &x, &g, ext);
-            let lb = charbonnier(&base.0, &y, lc.charbonnier_eps);
-            let lr_ = charbonnier(&refined.0, &y, lc.charbonnier_eps);
+            let lb = output_loss(&base.0, &y, &lc);
+            let lr_ = output_loss(&refined.0, &y, &lc);
             let l = if lc.builtin { &lb + &lr_ * lc.lambda1 } else { lr_.shallow_clone() };
             (l, lb, lr_)
         };
@@ -151,5 +185,42 @@ impl Trainer for TchTrainer {
 
     fn adam_steps(&self) -> u64 {
         self.t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The loss must optimise the SSIM `ptgrm eval` reports: on an 8-bit pair (a smooth
+    /// pattern and a noisy, dimmed copy) 1 - loss equals src/metrics.rs's SSIM.
+    #[test]
+    fn ssim_loss_matches_the_reported_ssim() {
+        let (w, h) = (37usize, 29usize);
+        let mut clean = vec![0u8; w * h * 3];
+        let mut noisy = vec![0u8; w * h * 3];
+        let mut state = 12345u32;
+        for i in 0..w * h * 3 {
+            let (px, c) = (i / 3, i % 3);
+            let (x, y) = ((px % w) as f32, (px / w) as f32);
+            let v = 128.0 + 90.0 * ((x * 0.3 + c as f32).sin() * (y * 0.2).cos());
+            state = state.wrapping_mul(1664525).wrapping_add(1013904223);
+            let noise = (state >> 24) as f32 - 128.0;
+            clean[i] = v.round().clamp(0.0, 255.0) as u8;
+            noisy[i] = (0.7 * v + 0.25 * noise).round().clamp(0.0, 255.0) as u8;
+        }
+        let expected = ptgrm::metrics::ssim_rgb8(&clean, &noisy, w, h).unwrap();
+        let planar = |img: &[u8]| -> Tensor {
+            let mut v = vec![0f32; w * h * 3];
+            for (i, &b) in img.iter().enumerate() {
+                v[(i % 3) * w * h + i / 3] = b as f32 / 255.0;
+            }
+            tensor(&[1, 3, h, w], &v)
+        };
+        let loss = ssim_loss(&planar(&clean), &planar(&noisy)).double_value(&[]);
+        assert!((1.0 - loss - expected).abs() < 1e-4, "1 - loss {} vs eval SSIM {expected}", 1.0 - loss);
+        assert!(expected < 0.9, "the pair must differ for the check to mean anything: SSIM {expected}");
+        let same = ssim_loss(&planar(&clean), &planar(&clean)).double_value(&[]);
+        assert!(same.abs() < 1e-5, "identical images: loss {same}");
     }
 }

@@ -174,14 +174,14 @@ impl BaseConfig {
 
 /// F: `image` `[N, 3, H, W]` (H, W multiples of `pad_multiple`) -> restored `[N, 3, H, W]`.
 pub fn base_forward<O: Ops>(o: &mut O, cfg: &BaseConfig, image: &O::T) -> O::T {
-    let y = if cfg.is_unshuffled() {
-        unshuffled_head(o, cfg, image)
-    } else {
-        let s = cfg.internal_scale;
-        let x = if s > 1 { o.avg_pool(image, s) } else { image.clone() };
-        let y = base_head(o, cfg, &x);
-        o.upsample_bilinear(&y, cfg.head_channels(), s)
-    };
+    if cfg.is_unshuffled() {
+        let cells = unshuffled_cells(o, cfg, image);
+        return apply_unshuffled_cells(o, cfg, image, &cells).0;
+    }
+    let s = cfg.internal_scale;
+    let x = if s > 1 { o.avg_pool(image, s) } else { image.clone() };
+    let y = base_head(o, cfg, &x);
+    let y = o.upsample_bilinear(&y, cfg.head_channels(), s);
     apply_base_head(o, cfg, image, &y)
 }
 
@@ -191,29 +191,58 @@ pub fn base_head<O: Ops>(o: &mut O, cfg: &BaseConfig, x: &O::T) -> O::T {
     unet(o, cfg, h, cfg.head_channels(), 3, 1)
 }
 
-/// The network's correction maps at full resolution for the unshuffled view: the image
-/// embedded by a stride-s s x s conv, the U-Net at 1/s, `head_channels * s²` maps
-/// pixel-shuffled back. The last conv is 1x1: with s² times the maps a 3x3 one cost more than
-/// the whole U-Net (measured at s = 8, width 32: 12.6 fps at 1280x720; the context comes from
-/// the blocks before it).
-pub fn unshuffled_head<O: Ops>(o: &mut O, cfg: &BaseConfig, image: &O::T) -> O::T {
+/// The network's correction maps for the unshuffled view, still as cells: the image embedded
+/// by a stride-s s x s conv, the U-Net at 1/s, `head_channels * s²` maps (map-major, then
+/// sub-position: pixel-shuffle order) at 1/s. The last conv is 1x1: with s² times the maps a
+/// 3x3 one cost more than the whole U-Net (measured at s = 8, width 32: 12.6 fps at 1280x720;
+/// the context comes from the blocks before it).
+pub fn unshuffled_cells<O: Ops>(o: &mut O, cfg: &BaseConfig, image: &O::T) -> O::T {
     let s = cfg.internal_scale;
     let h = conv(o, "base.embed", image, 3, cfg.width, s, Conv2d { stride: s, padding: 0, groups: 1 }, true);
     let y = unet(o, cfg, h, cfg.head_channels() * s * s, 1, s * s);
     let (maps, phases) = (cfg.head_channels(), s * s);
     let y = if cfg.phase_window > 1 { debias_phases(o, &y, maps, phases, cfg.phase_window) } else { y };
-    if cfg.smooth_cells { cells_to_pixels(o, &y, maps, s) } else { o.pixel_shuffle(&y, s) }
+    if cfg.smooth_cells { smooth_cell_phases(o, &y, maps, s) } else { y }
+}
+
+/// (restored Î, correction Î - image) from the unshuffled view's cells. Each map group is
+/// shuffled on its own and the affine head's gain and offset never exist together at full
+/// resolution: at 640x360 the full-resolution resize, adds, channel split and subtraction of
+/// the straightforward form took about a third of the live low-light model's time (ONNX
+/// Runtime profile, 2 cores); this form does four full-resolution ops besides the shuffles.
+pub fn apply_unshuffled_cells<O: Ops>(o: &mut O, cfg: &BaseConfig, image: &O::T, cells: &O::T) -> (O::T, O::T) {
+    let s = cfg.internal_scale;
+    let per_map = 3 * s * s;
+    let correction = match cfg.head {
+        BaseHead::Residual => o.pixel_shuffle(cells, s),
+        BaseHead::Affine => {
+            let gain_cells = o.slice_channels(cells, 0, per_map);
+            let offset_cells = o.slice_channels(cells, per_map, 2 * per_map);
+            let gain = o.pixel_shuffle(&gain_cells, s);
+            let offset = o.pixel_shuffle(&offset_cells, s);
+            let scaled = o.mul(image, &gain);
+            o.add(&scaled, &offset)
+        }
+    };
+    (o.add(image, &correction), correction)
 }
 
 /// `y` (`maps` groups of s² sub-position channels at 1/s) to `maps` maps at full resolution:
 /// each cell's mean bilinearly upsampled, plus the sub-positions' deviations from it pixel-
 /// shuffled into place (see [`BaseConfig::smooth_cells`]).
 pub fn cells_to_pixels<O: Ops>(o: &mut O, y: &O::T, maps: usize, s: usize) -> O::T {
+    let cells = smooth_cell_phases(o, y, maps, s);
+    o.pixel_shuffle(&cells, s)
+}
+
+/// [`cells_to_pixels`] before its pixel shuffle: each sub-position's value minus its cell's
+/// mean, plus that mean bilinearly interpolated to the sub-position, all at 1/s (so the whole
+/// remedy costs no full-resolution op).
+pub fn smooth_cell_phases<O: Ops>(o: &mut O, y: &O::T, maps: usize, s: usize) -> O::T {
     let (cell_mean, repeated) = group_mean(o, y, maps, s * s);
     let deviation = o.sub(y, &repeated);
-    let detail = o.pixel_shuffle(&deviation, s);
-    let smooth = o.upsample_bilinear(&cell_mean, maps, s);
-    o.add(&smooth, &detail)
+    let smooth = o.bilinear_phases(&cell_mean, maps, s);
+    o.add(&deviation, &smooth)
 }
 
 /// The mean of each group of `phases` consecutive channels (`maps` groups), and that mean

@@ -12,7 +12,7 @@
 //! only ever maps the noisy input affinely); R stays at its own 1/s and only its mask and
 //! residual are upsampled.
 
-use crate::base::{apply_base_head, base_forward, base_head, unshuffled_head, BaseConfig, BaseHead};
+use crate::base::{apply_base_head, apply_unshuffled_cells, base_forward, base_head, unshuffled_cells, BaseConfig, BaseHead};
 use crate::ops::Ops;
 use crate::ptgrm::{apply_mask_residual, apply_residual_only, refiner_forward, refiner_head, Head, RefinerConfig};
 
@@ -84,20 +84,24 @@ pub fn joint_forward<O: Ops>(o: &mut O, base: &BaseConfig, refiner: &RefinerConf
 /// mask and residual are upsampled (R's scale may differ from F's).
 fn joint_unshuffled<O: Ops>(o: &mut O, base: &BaseConfig, refiner: &RefinerConfig, image: &O::T, prior: &O::T) -> (O::T, O::T) {
     let s = refiner.internal_scale;
-    let f_head = unshuffled_head(o, base, image);
-    let restored = apply_base_head(o, base, image, &f_head);
-    let correction = o.sub(&restored, image);
+    let cells = unshuffled_cells(o, base, image);
+    let (restored, correction) = apply_unshuffled_cells(o, base, image, &cells);
     let small = o.avg_pool(image, s);
     let restored_small = o.avg_pool(&restored, s);
     let r_head = refiner_head(o, refiner, &restored_small, &small, prior);
-    let up = o.upsample_bilinear(&r_head, refiner.head_channels(), s);
+    // Split before upsampling: a channel split at full resolution is a copy of every pixel.
     let refined = match refiner.head {
         Head::MaskResidual => {
-            let mask = o.slice_channels(&up, 0, 1);
-            let resid = o.slice_channels(&up, 1, 4);
+            let mask = o.slice_channels(&r_head, 0, 1);
+            let resid = o.slice_channels(&r_head, 1, 4);
+            let mask = o.upsample_bilinear(&mask, 1, s);
+            let resid = o.upsample_bilinear(&resid, 3, s);
             apply_mask_residual(o, image, &correction, &mask, &resid)
         }
-        Head::ResidualOnly => apply_residual_only(o, &restored, &up),
+        Head::ResidualOnly => {
+            let up = o.upsample_bilinear(&r_head, refiner.head_channels(), s);
+            apply_residual_only(o, &restored, &up)
+        }
     };
     (restored, refined)
 }

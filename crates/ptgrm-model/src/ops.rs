@@ -243,12 +243,20 @@ pub trait Ops {
 
     /// Bilinear upsampling by an integer factor with half-pixel centres and edge clamping
     /// (PyTorch `interpolate(mode="bilinear", align_corners=False)`, ONNX Resize half_pixel):
-    /// a fixed 3x3 depthwise conv per output phase on the replicate-padded input, then
-    /// pixel_shuffle.
+    /// [`Ops::bilinear_phases`], then pixel_shuffle.
     fn upsample_bilinear(&mut self, x: &Self::T, channels: usize, factor: usize) -> Self::T {
         if factor == 1 {
             return x.clone();
         }
+        let phases = self.bilinear_phases(x, channels, factor);
+        self.pixel_shuffle(&phases, factor)
+    }
+
+    /// Bilinear upsampling by `factor` still at `x`'s resolution: for each channel the
+    /// `factor²` output sub-positions (pixel-shuffle order), each a fixed 3x3 depthwise conv of
+    /// the replicate-padded input. Adding other per-sub-position maps here and shuffling once
+    /// costs one full-resolution op instead of a resize, a shuffle and an add.
+    fn bilinear_phases(&mut self, x: &Self::T, channels: usize, factor: usize) -> Self::T {
         let taps = |p: usize| -> [f32; 3] {
             let t = (p as f32 + 0.5) / factor as f32 - 0.5;
             if t < 0.0 { [-t, 1.0 + t, 0.0] } else { [0.0, 1.0 - t, t] }
@@ -270,7 +278,6 @@ pub trait Ops {
         }
         let xp = self.pad_replicate(x, 1);
         let wt = self.constant(&[channels * ff, 1, 3, 3], &w);
-        let phases = self.conv2d(&xp, &wt, None, Conv2d { stride: 1, padding: 0, groups: channels });
-        self.pixel_shuffle(&phases, factor)
+        self.conv2d(&xp, &wt, None, Conv2d { stride: 1, padding: 0, groups: channels })
     }
 }

@@ -6,7 +6,10 @@ mod model_support;
 
 use model_support::ref_ops::{RefOps, Tensor};
 use model_support::{max_abs_diff, named, random, run, session};
-use ptgrm_model::base::{base_forward, cells_to_pixels, debias_phases, BaseBlock, BaseConfig, BaseHead, BaseView};
+use ptgrm_model::base::{
+    apply_base_head, apply_unshuffled_cells, base_forward, cells_to_pixels, debias_phases, BaseBlock, BaseConfig, BaseHead,
+    BaseView,
+};
 use ptgrm_bundle::{io, Manifest};
 use ptgrm_model::export::{
     base_graph, init_params, merged_graph, parameter_counts, refiner_graph, test_prior_graph, ModelConfig,
@@ -391,6 +394,26 @@ fn smooth_cells_interpolate_cell_means_and_keep_per_pixel_detail() {
     let out = cells_to_pixels(&mut RefOps::seeded(0), &y, maps, s);
     let shuffled = RefOps::seeded(0).pixel_shuffle(&y, s);
     assert!(max_abs_diff(&out.data, &shuffled.data) < 1e-5);
+}
+
+#[test]
+fn unshuffled_tail_shuffles_each_map_group_alone_and_means_the_same() {
+    // The fast tail (gain and offset shuffled apart, the correction formed directly) must be
+    // the plain composition: shuffle every map, then the head's formula, then subtract.
+    for head in [BaseHead::Affine, BaseHead::Residual] {
+        let (s, h, w) = (4, 3, 5);
+        let cfg = BaseConfig { head, view: BaseView::Unshuffled, internal_scale: s, ..Default::default() };
+        let maps = cfg.head_channels();
+        let mut o = RefOps::seeded(0);
+        let cells = Tensor::new(&[2, maps * s * s, h, w], random(2 * maps * s * s * h * w, 170, -0.5, 0.5));
+        let image = Tensor::new(&[2, 3, h * s, w * s], image(2, h * s, w * s, 171));
+        let (restored, correction) = apply_unshuffled_cells(&mut o, &cfg, &image, &cells);
+        let shuffled = o.pixel_shuffle(&cells, s);
+        let plain = apply_base_head(&mut o, &cfg, &image, &shuffled);
+        assert!(max_abs_diff(&restored.data, &plain.data) < 1e-6, "{head:?}: restored differs");
+        let plain_correction: Vec<f32> = plain.data.iter().zip(&image.data).map(|(r, i)| r - i).collect();
+        assert!(max_abs_diff(&correction.data, &plain_correction) < 1e-6, "{head:?}: correction differs");
+    }
 }
 
 #[test]
