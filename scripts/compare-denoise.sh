@@ -62,23 +62,13 @@ done
 # of 255 at mid grey).
 {
   echo
-  printf '| bundle | grid score (max, period) | temporal noise ratio | prior flicker | fps 640x360 | fps 1280x720 |\n|---|---|---|---|---|---|\n'
+  printf '| bundle | grid score (max, period) | grid amplitude, 8-bit levels (max, period) | temporal noise ratio | prior flicker | fps 640x360 | fps 1280x720 |\n|---|---|---|---|---|---|---|\n'
 } >> "$REPORT"
 for m in "$@"; do
   name=$(basename "$m")
   frames=40
   case $name in denoise-s[0-9]*) frames=4 ;; esac
-  "$PTGRM" artefacts --model "$m" --provider cpu --exposure 1 --photons 200 --read-noise 0.01 --json > "$OUT/$name.artefacts.json"
-  for size in 640x360 1280x720; do
-    "$PTGRM" bench --model "$m" --size "$size" --frames "$frames" --provider cpu --json > "$OUT/$name.bench-$size.json"
-  done
-  python3 - "$OUT/$name" "$m" >> "$REPORT" <<'PY'
-import json, sys
-p = sys.argv[1]
-a = json.load(open(p + ".artefacts.json"))
-f = [json.load(open(f"{p}.bench-{s}.json"))["engine"]["fps"] for s in ("640x360", "1280x720")]
-print(f"| {sys.argv[2]} | {a['grid']['max_score']:.2f} (P={a['grid']['worst_period']}) | {a['temporal']['ratio']:.2f} | {a['flicker']['ratio']:.2f}x | {f[0]:.1f} | {f[1]:.1f} |")
-PY
+  PTGRM=$PTGRM scripts/artefacts-row.sh "$m" "$OUT/$name" "$frames" --exposure 1 --photons 200 --read-noise 0.01 >> "$REPORT"
 done
 
 # Before/after figure at sigma 25, every bundle that is scored there.

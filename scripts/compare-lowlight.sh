@@ -56,19 +56,9 @@ done
 
 {
   echo
-  printf '| bundle | grid score (max, period) | temporal noise ratio | prior flicker | fps 640x360 | fps 1280x720 |\n|---|---|---|---|---|---|\n'
+  printf '| bundle | grid score (max, period) | grid amplitude, 8-bit levels (max, period) | temporal noise ratio | prior flicker | fps 640x360 | fps 1280x720 |\n|---|---|---|---|---|---|---|\n'
 } >> "$REPORT"
 for m in "$@"; do
-  "$PTGRM" artefacts --model "$m" --provider cpu --json > "$OUT/$(basename "$m").artefacts.json"
-  for size in 640x360 1280x720; do
-    "$PTGRM" bench --model "$m" --size "$size" --frames 40 --provider cpu --json > "$OUT/$(basename "$m").bench-$size.json"
-  done
-  python3 - "$OUT/$(basename "$m")" "$m" >> "$REPORT" <<'EOF'
-import json, sys
-p = sys.argv[1]
-a = json.load(open(p + ".artefacts.json"))
-f = [json.load(open(f"{p}.bench-{s}.json"))["engine"]["fps"] for s in ("640x360", "1280x720")]
-print(f"| {sys.argv[2]} | {a['grid']['max_score']:.2f} (P={a['grid']['worst_period']}) | {a['temporal']['ratio']:.2f} | {a['flicker']['ratio']:.2f}x | {f[0]:.1f} | {f[1]:.1f} |")
-EOF
+  PTGRM=$PTGRM scripts/artefacts-row.sh "$m" "$OUT/$(basename "$m")" 40 >> "$REPORT"
 done
 cat "$REPORT"

@@ -10,6 +10,10 @@
 //!   period P (or a divisor of it) raises it. The estimate rests on P² phase means, so at small
 //!   P one frame's score spreads widely (about ±36 % at P = 4); it is averaged over
 //!   `GRID_FRAMES` independent captures per grey level.
+//!   The score is relative to the output's own noise, so a strong denoiser scores high for a
+//!   pattern nobody sees; the pattern amplitude says how strong it is: the RMS over the P x P
+//!   phases of the phase means less what independent noise explains, in 8-bit luma levels
+//!   (below about 0.5: invisible; the shuffle grid of v2 at step 20,000 was several levels).
 //! - Temporal noise ratio: the mean per-pixel standard deviation over independent captures of
 //!   one still scene, of the model's output divided by that of plain brightening (each capture
 //!   times one gain that gives the model's mean). Below 1: the model removes noise over time.
@@ -64,6 +68,9 @@ struct GridReport {
     worst_period: usize,
     /// Per period, the larger score of the levels.
     scores: Vec<(usize, f64)>,
+    /// Largest pattern amplitude (8-bit luma levels) over the levels and periods, and where.
+    max_amplitude: f64,
+    amplitude_period: usize,
 }
 
 #[derive(Serialize)]
@@ -127,24 +134,29 @@ pub fn run(args: &ArtefactsArgs) -> Result<()> {
 
     let levels: Vec<f64> = vec![0.25, 0.5];
     let mut worst = vec![0.0f64; 65];
+    let mut worst_amplitude = vec![0.0f64; 65];
     for (i, &level) in levels.iter().enumerate() {
         let v = (level * 255.0).round() as u8;
         let side = GRID_SIDE + 2 * GRID_MARGIN;
         let flat = RgbImage::from_pixel(side, side, image::Rgb([v, v, v]));
-        let mut sum = vec![0.0f64; 65];
+        let (mut sum, mut excess) = (vec![0.0f64; 65], vec![0.0f64; 65]);
         for k in 0..GRID_FRAMES {
             let out = restore(&sensor.capture(&flat, 1000 + 100 * i as u64 + k), k == 0)?;
             let inner = image::imageops::crop_imm(&out, GRID_MARGIN, GRID_MARGIN, GRID_SIDE, GRID_SIDE).to_image();
-            for (p, s) in grid_scores(&luma(&inner), GRID_SIDE as usize, GRID_SIDE as usize) {
-                sum[p] += s / GRID_FRAMES as f64;
+            for g in grid_scores(&luma(&inner), GRID_SIDE as usize, GRID_SIDE as usize) {
+                sum[g.period] += g.score / GRID_FRAMES as f64;
+                excess[g.period] += g.excess_variance / GRID_FRAMES as f64;
             }
         }
         for p in 4..=64 {
             worst[p] = worst[p].max(sum[p]);
+            worst_amplitude[p] = worst_amplitude[p].max(excess[p].max(0.0).sqrt());
         }
     }
     let scores: Vec<(usize, f64)> = (4..=64).map(|p| (p, worst[p])).collect();
     let (worst_period, max_score) = scores.iter().copied().fold((4, 0.0), |a, b| if b.1 > a.1 { b } else { a });
+    let (amplitude_period, max_amplitude) =
+        (4..=64).map(|p| (p, worst_amplitude[p])).fold((4, 0.0), |a, b| if b.1 > a.1 { b } else { a });
 
     let scene = match &args.scene {
         Some(path) => read_rgb8(path)?,
@@ -175,7 +187,7 @@ pub fn run(args: &ArtefactsArgs) -> Result<()> {
         output: if args.base { "base" } else { "refined" },
         provider: engine.active_provider().name(),
         sensor,
-        grid: GridReport { levels, max_score, worst_period, scores },
+        grid: GridReport { levels, max_score, worst_period, scores, max_amplitude, amplitude_period },
         temporal: TemporalReport {
             captures: args.captures,
             model_std,
@@ -195,6 +207,10 @@ pub fn run(args: &ArtefactsArgs) -> Result<()> {
     } else {
         println!("model {} ({} output) on {}", report.model, report.output, report.provider);
         println!("grid score: max {:.2} at period {} (about 1: no pattern)", max_score, worst_period);
+        println!(
+            "grid pattern amplitude: max {:.2} levels of 255 at period {} (below about 0.5: invisible)",
+            max_amplitude, amplitude_period
+        );
         println!(
             "temporal noise: {:.2} of plain brightening ({:.2} vs {:.2} levels over {} captures)",
             report.temporal.ratio, model_std, brightening_std, args.captures
@@ -227,10 +243,20 @@ fn luma(img: &RgbImage) -> Vec<f64> {
     img.pixels().map(|p| 0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64).collect()
 }
 
-/// (P, score) for P in 4..=64 (see the module comment), each on the top-left square whose side
+/// One period's pattern measure on one frame.
+struct PeriodScore {
+    period: usize,
+    /// Variance of the phase means over what independent noise gives (about 1: no pattern).
+    score: f64,
+    /// Variance of the phase means less what independent noise explains: the pattern's power
+    /// (squared luma levels; negative when noise alone explains it).
+    excess_variance: f64,
+}
+
+/// The scores for P in 4..=64 (see the module comment), each on the top-left square whose side
 /// is a multiple of P, so every phase has as many pixels. The output's variance is floored at
 /// 8-bit quantisation noise (1/12), so a perfectly flat output scores 0, not infinity.
-fn grid_scores(y: &[f64], w: usize, h: usize) -> Vec<(usize, f64)> {
+fn grid_scores(y: &[f64], w: usize, h: usize) -> Vec<PeriodScore> {
     (4..=64usize)
         .map(|p| {
             let (pw, ph) = (w / p * p, h / p * p);
@@ -245,7 +271,8 @@ fn grid_scores(y: &[f64], w: usize, h: usize) -> Vec<(usize, f64)> {
             let per_phase = n / (p * p) as f64;
             let means: Vec<f64> = sum.iter().map(|s| s / per_phase).collect();
             let var_means = means.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / means.len() as f64;
-            (p, var_means / (var * (p * p) as f64 / n))
+            let from_noise = var * (p * p) as f64 / n;
+            PeriodScore { period: p, score: var_means / from_noise, excess_variance: var_means - from_noise }
         })
         .collect()
 }
@@ -314,8 +341,8 @@ mod tests {
         // Averaged over GRID_FRAMES fields as the command does.
         let mut clean = vec![0.0; 65];
         for seed in 0..GRID_FRAMES {
-            for (p, s) in grid_scores(&noise(w, h, 10 + seed), w, h) {
-                clean[p] += s / GRID_FRAMES as f64;
+            for g in grid_scores(&noise(w, h, 10 + seed), w, h) {
+                clean[g.period] += g.score / GRID_FRAMES as f64;
             }
         }
         let clean = &clean[4..];
@@ -330,10 +357,30 @@ mod tests {
                 dotted[y * w + x] += 1.5 * 16.0;
             }
         }
-        let s = grid_scores(&dotted, w, h);
+        let s: Vec<(usize, f64)> = grid_scores(&dotted, w, h).iter().map(|g| (g.period, g.score)).collect();
         let at = |p: usize| s.iter().find(|&&(q, _)| q == p).unwrap().1;
         assert!(at(16) > 3.0 && at(32) > 3.0, "{s:?}");
         assert!(at(13) < 1.5, "{s:?}");
+    }
+
+    #[test]
+    fn pattern_amplitude_is_in_luma_levels_whatever_the_noise() {
+        // A period-4 pattern of +-1 level (RMS 1) under noise of sigma 5: about 1 level at
+        // P = 4, and noise alone about 0.
+        let (w, h) = (256, 256);
+        let amplitude_at = |y: &[f64], p: usize| {
+            let g = grid_scores(y, w, h).into_iter().find(|g| g.period == p).unwrap();
+            g.excess_variance.max(0.0).sqrt()
+        };
+        let mut patterned = noise(w, h, 7);
+        for (i, v) in patterned.iter_mut().enumerate() {
+            let (x, y) = (i % w, i / w);
+            *v += if (x % 4 < 2) ^ (y % 4 < 2) { 1.0 } else { -1.0 };
+        }
+        let a = amplitude_at(&patterned, 4);
+        assert!((0.85..1.15).contains(&a), "amplitude {a}");
+        let quiet = amplitude_at(&noise(w, h, 8), 4);
+        assert!(quiet < 0.3, "noise alone: {quiet}");
     }
 
     #[test]
