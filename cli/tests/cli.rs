@@ -367,10 +367,28 @@ fn the_default_low_light_model_draws_no_grid_and_holds_still() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let grid = v["grid"]["max_score"].as_f64().unwrap();
     assert!(grid <= 2.0, "grid score {grid} at period {}", v["grid"]["worst_period"]);
+    let amplitude = v["grid"]["max_amplitude"].as_f64().unwrap();
+    assert!(amplitude <= 0.5, "a visible pattern: {amplitude} levels at period {}", v["grid"]["amplitude_period"]);
     let temporal = v["temporal"]["ratio"].as_f64().unwrap();
     assert!(temporal <= 0.25, "temporal noise ratio {temporal}");
     let flicker = v["flicker"]["ratio"].as_f64().unwrap();
     assert!(flicker <= 1.5, "prior flicker {flicker}x");
+}
+
+/// The live denoiser on a bright noisy camera draws no pattern a viewer could see (its
+/// noise-relative grid score is high only because little noise is left to compare with) and
+/// takes out most of the frame-to-frame noise.
+#[test]
+fn the_live_denoiser_draws_no_visible_pattern() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/denoise-live");
+    let args = ["artefacts", "--model", s(&model), "--provider", "cpu", "--exposure", "1", "--photons", "200", "--read-noise", "0.01", "--json"];
+    let out = ptgrm(&args);
+    assert_ok(&out);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let amplitude = v["grid"]["max_amplitude"].as_f64().unwrap();
+    assert!(amplitude <= 0.5, "a visible pattern: {amplitude} levels at period {}", v["grid"]["amplitude_period"]);
+    let temporal = v["temporal"]["ratio"].as_f64().unwrap();
+    assert!(temporal <= 0.5, "temporal noise ratio {temporal}");
 }
 
 #[test]
@@ -401,6 +419,9 @@ fn artefacts_reports_grid_and_temporal_scores_and_rejects_bad_sensors() {
     assert!(max.is_finite() && max > 0.0, "{v}");
     let worst = v["grid"]["worst_period"].as_u64().unwrap();
     assert!((4..=64).contains(&worst));
+    let amplitude = v["grid"]["max_amplitude"].as_f64().unwrap();
+    assert!(amplitude.is_finite() && amplitude >= 0.0, "{v}");
+    assert!((4..=64).contains(&v["grid"]["amplitude_period"].as_u64().unwrap()));
     let t = &v["temporal"];
     assert_eq!(t["captures"], 3);
     let ratio = t["ratio"].as_f64().unwrap();
@@ -420,7 +441,7 @@ fn artefacts_reports_grid_and_temporal_scores_and_rejects_bad_sensors() {
 
     let text = ptgrm(&["artefacts", "--model", s(model), "--provider", "cpu", "--captures", "2"]);
     assert_ok(&text);
-    for line in ["grid score: max", "temporal noise:", "prior flicker:"] {
+    for line in ["grid score: max", "grid pattern amplitude: max", "temporal noise:", "prior flicker:"] {
         assert!(stdout(&text).contains(line), "{}", stdout(&text));
     }
     assert_fails_with(&ptgrm(&["artefacts", "--model", s(model), "--exposure", "0"]), "exposure must be in (0, 1]");
