@@ -12,6 +12,9 @@ cd "$(dirname "$0")/.."
 declare -A RECIPE=([lowlight]=lowlight-live-v2-smooth [lowlight-v1]=lowlight-live-s8 [lowlight-full]=lowlight [denoise-s15]=denoise-s15 [denoise-s25]=denoise-s25 [denoise-s50]=denoise-s50 [denoise-live]=denoise-live)
 # bundle -> "run-directory recipe" of the run its recipe's train.init_from names
 declare -A INIT=([lowlight]="checkpoints/lowlight-live-v2 lowlight-live-v2")
+# bundle -> steps its run adds to its recipe's schedule once the recipe's are done (a warm
+# restart: train fit --resume --extend-steps; run.json records it, so this happens once)
+declare -A EXTEND=([denoise-live]=24000)
 if [ $# -gt 0 ]; then BUNDLES=("$@"); else BUNDLES=(lowlight lowlight-v1 lowlight-full denoise-s15 denoise-s25 denoise-s50 denoise-live); fi
 for b in "${BUNDLES[@]}"; do
   [ -n "${RECIPE[$b]:-}" ] || { echo "train-models: unknown bundle $b (known: ${!RECIPE[*]})" >&2; exit 2; }
@@ -48,5 +51,8 @@ for b in "${BUNDLES[@]}"; do
     fit ${INIT[$b]}
   fi
   fit "runs/$r" "$r"
+  if [ -n "${EXTEND[$b]:-}" ] && ! grep -q '"extended_steps"' "runs/$r/run.json"; then
+    "$TRAIN" fit --out "runs/$r" --resume --extend-steps "${EXTEND[$b]}"
+  fi
   rm -rf "models/$b" && "$TRAIN" export --run "runs/$r" --out "models/$b"
 done

@@ -129,9 +129,6 @@ pub fn trainer(
     params: &ParamMap,
     optimizer: Option<&OptimizerState>,
 ) -> Result<Box<dyn Trainer>> {
-    if loss.ssim_weight < 0.0 || !loss.ssim_weight.is_finite() {
-        bail!("train.ssim_weight must be a finite number >= 0, got {}", loss.ssim_weight);
-    }
     match backend {
         Backend::Flex if loss.ssim_weight > 0.0 => {
             bail!("train.ssim_weight > 0 needs the tch backend (--backend tch): burn's flex trainer has the Charbonnier loss only")

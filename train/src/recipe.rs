@@ -173,6 +173,9 @@ impl Recipe {
         if !(t.lr > 0.0 && t.lr.is_finite()) || t.lr_min < 0.0 || t.lr_min > t.lr {
             bail!("train.lr must be > 0 and train.lr_min in [0, lr]");
         }
+        if !(t.ssim_weight >= 0.0 && t.ssim_weight.is_finite()) {
+            bail!("train.ssim_weight must be a finite number >= 0, got {}", t.ssim_weight);
+        }
         if self.prior.is_none() {
             if self.prior.path.is_some() {
                 bail!("prior.kind is \"none\" but prior.path is set");
@@ -196,6 +199,32 @@ impl Recipe {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every recipe in recipes/ is one a user can run: it parses, and the run it starts from
+    /// (train.init_from) is committed.
+    #[test]
+    fn shipped_recipes_parse_and_their_starting_runs_exist() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(root.join("recipes")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let (r, _) = Recipe::load(&path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+                if let Some(start) = &r.train.init_from {
+                    assert!(root.join(start).exists(), "{}: train.init_from {} is missing", path.display(), start.display());
+                }
+                seen += 1;
+            }
+        }
+        assert!(seen >= 10, "only {seen} recipes found");
+    }
+
+    #[test]
+    fn a_negative_ssim_weight_is_refused() {
+        let text = MINIMAL.replace("[train]", "[train]\nssim_weight = -1.0");
+        let e = Recipe::parse(&text, "t").unwrap_err();
+        assert!(format!("{e:#}").contains("train.ssim_weight"), "{e:#}");
+    }
 
     const MINIMAL: &str = r#"
 name = "t"
