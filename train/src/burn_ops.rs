@@ -316,6 +316,19 @@ impl Ops for BurnOps<'_> {
     fn slice_channels(&mut self, x: &BT, start: usize, end: usize) -> BT {
         unary!(x, |t| t.narrow(1, start, end - start))
     }
+    fn reshape(&mut self, x: &BT, shape: &[usize]) -> BT {
+        let flat: Tensor<1> = match x {
+            BT::R1(t) => t.clone(),
+            BT::R2(t) => t.clone().flatten(0, 1),
+            BT::R4(t) => t.clone().flatten(0, 3),
+        };
+        match *shape {
+            [a] => BT::R1(flat.reshape([a])),
+            [a, b] => BT::R2(flat.reshape([a, b])),
+            [a, b, c, d] => BT::R4(flat.reshape([a, b, c, d])),
+            _ => panic!("reshape to rank {} (1, 2 or 4 supported)", shape.len()),
+        }
+    }
     fn split_heads(&mut self, x: &BT, heads: usize) -> BT {
         let [n, c, h, w] = x.r4().dims();
         BT::R4(x.r4().reshape([n, heads, c / heads, h * w]))

@@ -201,6 +201,10 @@ impl Ops for TchOps<'_> {
     fn mean_hw(&mut self, x: &TT) -> TT {
         TT(x.0.mean_dim([2i64, 3].as_slice(), false, Kind::Float))
     }
+    fn reshape(&mut self, x: &TT, shape: &[usize]) -> TT {
+        let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+        TT(x.0.reshape(dims.as_slice()))
+    }
     fn unsqueeze_hw(&mut self, v: &TT) -> TT {
         TT(v.0.unsqueeze(-1).unsqueeze(-1))
     }

@@ -11,7 +11,7 @@
 //! (space-to-depth: a stride-s s x s conv sees every pixel of its patch), its correction
 //! pixel-shuffled back, so every full-resolution pixel gets its own value.
 
-use crate::layers::{conv, conv_same, conv_same_icnr, layer_norm, zero_conv_same};
+use crate::layers::{conv, conv_same, layer_norm};
 use crate::ops::{Conv2d, Init, Ops};
 use serde::{Deserialize, Serialize};
 
@@ -188,7 +188,8 @@ pub fn base_forward<O: Ops>(o: &mut O, cfg: &BaseConfig, image: &O::T) -> O::T {
 /// The network's correction (`head_channels` maps) for `x`, at `x`'s resolution (pooled view).
 pub fn base_head<O: Ops>(o: &mut O, cfg: &BaseConfig, x: &O::T) -> O::T {
     let h = conv_same(o, "base.intro", x, 3, cfg.width, 3);
-    unet(o, cfg, h, cfg.head_channels(), 3, 1)
+    let h = unet_body(o, cfg, h);
+    unet_ending(o, cfg, &h, cfg.head_channels(), 3, 1)
 }
 
 /// The network's correction maps for the unshuffled view, still as cells: the image embedded
@@ -199,10 +200,76 @@ pub fn base_head<O: Ops>(o: &mut O, cfg: &BaseConfig, x: &O::T) -> O::T {
 pub fn unshuffled_cells<O: Ops>(o: &mut O, cfg: &BaseConfig, image: &O::T) -> O::T {
     let s = cfg.internal_scale;
     let h = conv(o, "base.embed", image, 3, cfg.width, s, Conv2d { stride: s, padding: 0, groups: 1 }, true);
-    let y = unet(o, cfg, h, cfg.head_channels() * s * s, 1, s * s);
+    let h = unet_body(o, cfg, h);
+    if cfg.phase_window > 1 && cfg.smooth_cells {
+        return pattern_free_cells(o, cfg, &h);
+    }
+    cells_by_definition(o, cfg, &h)
+}
+
+/// [`unshuffled_cells`] as its options define it, one step after the other: the ending conv,
+/// then [`debias_phases`], then [`smooth_cell_phases`]. The graphs use the folded form when both
+/// remedies are on; this is what that form is tested against.
+pub fn unshuffled_cells_by_definition<O: Ops>(o: &mut O, cfg: &BaseConfig, image: &O::T) -> O::T {
+    let s = cfg.internal_scale;
+    let h = conv(o, "base.embed", image, 3, cfg.width, s, Conv2d { stride: s, padding: 0, groups: 1 }, true);
+    let h = unet_body(o, cfg, h);
+    cells_by_definition(o, cfg, &h)
+}
+
+fn cells_by_definition<O: Ops>(o: &mut O, cfg: &BaseConfig, h: &O::T) -> O::T {
+    let s = cfg.internal_scale;
     let (maps, phases) = (cfg.head_channels(), s * s);
+    let y = unet_ending(o, cfg, h, maps * phases, 1, phases);
     let y = if cfg.phase_window > 1 { debias_phases(o, &y, maps, phases, cfg.phase_window) } else { y };
     if cfg.smooth_cells { smooth_cell_phases(o, &y, maps, s) } else { y }
+}
+
+/// `smooth_cell_phases(debias_phases(ending(h)))` computed with its linear parts folded into
+/// the 1x1 ending conv (W, b), the same function to float rounding. With P the projection onto
+/// each map's sub-position mean, M that mean, A the window average and U its bilinear
+/// upsampling (both keep constants and commute with channel maps):
+///   cells = (I − P)·W·(h − U(A(h))) + B(M·W·h + M·b),  B = [`Ops::bilinear_phases`],
+/// so the window smoothing runs on F's `width` features instead of its `maps·s²` output
+/// channels and the sub-position means never exist at full channel count. At 1280x720 the
+/// unfolded form's four passes over the 96 channels at 1/4 took about 28 of the live low-light
+/// model's 168 ms (ONNX Runtime profile, 2 cores). (I − P)·W and M·W are products of the
+/// parameters with constants, which ONNX Runtime folds once when the session is created.
+fn pattern_free_cells<O: Ops>(o: &mut O, cfg: &BaseConfig, h: &O::T) -> O::T {
+    let (s, c, window) = (cfg.internal_scale, cfg.width, cfg.phase_window);
+    let (maps, phases) = (cfg.head_channels(), s * s);
+    let out = maps * phases;
+    let (w, b) = unet_ending_params(o, cfg, out, 1, phases);
+    // Constant channel maps: M averages each map's sub-positions, I − P removes that average.
+    let mut mean = vec![0.0f32; maps * out];
+    let mut remove_mean = vec![0.0f32; out * out];
+    for m in 0..maps {
+        for p in 0..phases {
+            mean[m * out + m * phases + p] = 1.0 / phases as f32;
+            for q in 0..phases {
+                let (i, j) = (m * phases + p, m * phases + q);
+                remove_mean[i * out + j] = if p == q { 1.0 } else { 0.0 } - 1.0 / phases as f32;
+            }
+        }
+    }
+    let mean = o.constant(&[1, 1, maps, out], &mean);
+    let remove_mean = o.constant(&[1, 1, out, out], &remove_mean);
+    let w_rows = o.reshape(&w, &[1, 1, out, c]);
+    let w_dev = o.matmul(&remove_mean, &w_rows);
+    let w_dev = o.reshape(&w_dev, &[out, c, 1, 1]);
+    let w_mean = o.matmul(&mean, &w_rows);
+    let w_mean = o.reshape(&w_mean, &[maps, c, 1, 1]);
+    let b_col = o.reshape(&b, &[1, 1, out, 1]);
+    let b_mean = o.matmul(&mean, &b_col);
+    let b_mean = o.reshape(&b_mean, &[maps]);
+
+    let local = o.avg_pool(h, window);
+    let local = o.upsample_bilinear(&local, c, window);
+    let detail = o.sub(h, &local);
+    let deviation = o.conv2d(&detail, &w_dev, None, Conv2d::same(1));
+    let cell_mean = o.conv2d(h, &w_mean, Some(&b_mean), Conv2d::same(1));
+    let smooth = o.bilinear_phases(&cell_mean, maps, s);
+    o.add(&deviation, &smooth)
 }
 
 /// (restored Î, correction Î - image) from the unshuffled view's cells. Each map group is
@@ -284,10 +351,8 @@ pub fn apply_base_head<O: Ops>(o: &mut O, cfg: &BaseConfig, image: &O::T, head: 
     }
 }
 
-/// The U-Net body on features `h` (`width` channels); returns `out_channels` maps at their size
-/// from a last `ending_kernel` x `ending_kernel` conv whose output channels are initialised
-/// alike in groups of `ending_repeat` (ICNR before a pixel shuffle; 1 = plain).
-fn unet<O: Ops>(o: &mut O, cfg: &BaseConfig, mut h: O::T, out_channels: usize, ending_kernel: usize, ending_repeat: usize) -> O::T {
+/// The U-Net body on features `h` (`width` channels in and out, same size).
+fn unet_body<O: Ops>(o: &mut O, cfg: &BaseConfig, mut h: O::T) -> O::T {
     let mut c = cfg.width;
     let mut skips = Vec::new();
     for (i, &n) in cfg.enc_blocks.iter().enumerate() {
@@ -314,15 +379,37 @@ fn unet<O: Ops>(o: &mut O, cfg: &BaseConfig, mut h: O::T, out_channels: usize, e
             h = block(o, cfg, &format!("base.dec{level}.{j}"), &h, c);
         }
     }
-    if cfg.zero_init_ending {
-        return zero_conv_same(o, "base.ending", &h, c, out_channels, ending_kernel);
-    }
-    if ending_repeat > 1 {
+    h
+}
+
+/// `out_channels` maps from the U-Net's features by the last `kernel` x `kernel` conv, whose
+/// output channels are initialised alike in groups of `repeat` (ICNR before a pixel shuffle;
+/// 1 = plain).
+fn unet_ending<O: Ops>(o: &mut O, cfg: &BaseConfig, h: &O::T, out_channels: usize, kernel: usize, repeat: usize) -> O::T {
+    let (w, b) = unet_ending_params(o, cfg, out_channels, kernel, repeat);
+    o.conv2d(h, &w, Some(&b), Conv2d::same(kernel))
+}
+
+/// The ending conv's weight `[out, width, k, k]` and bias `[out]`, initialised to zero
+/// (`zero_init_ending`), ICNR (`repeat` > 1) or as PyTorch does.
+fn unet_ending_params<O: Ops>(o: &mut O, cfg: &BaseConfig, out: usize, k: usize, repeat: usize) -> (O::T, O::T) {
+    let fan_in = cfg.width * k * k;
+    let (w_init, b_init) = if cfg.zero_init_ending {
+        (Init::Const(0.0), Init::Const(0.0))
+    } else if repeat > 1 {
         // Started as nearest-neighbour upsampling: measured without it, an unshuffled F at step
         // 1,800 drew a period-4 grid (grid score 75) that training has to unlearn.
-        return conv_same_icnr(o, "base.ending", &h, c, out_channels, ending_kernel, ending_repeat);
-    }
-    conv_same(o, "base.ending", &h, c, out_channels, ending_kernel)
+        let bound = |init: Init| init.bound().expect("uniform inits have a bound");
+        (
+            Init::Repeat { bound: bound(Init::kaiming_uniform(fan_in)), repeat },
+            Init::Repeat { bound: bound(Init::bias(fan_in)), repeat },
+        )
+    } else {
+        (Init::kaiming_uniform(fan_in), Init::bias(fan_in))
+    };
+    let w = o.param("base.ending.weight", &[out, cfg.width, k, k], w_init);
+    let b = o.param("base.ending.bias", &[out], b_init);
+    (w, b)
 }
 
 /// Depthwise [1 2 1]^T [1 2 1] / 16 with replicated borders. Any period-2 pattern becomes

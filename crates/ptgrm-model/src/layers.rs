@@ -11,17 +11,6 @@ pub fn conv<O: Ops>(o: &mut O, name: &str, x: &O::T, cin: usize, cout: usize, k:
     o.conv2d(x, &w, b.as_ref(), conv)
 }
 
-/// Size-preserving k x k conv with bias whose output channels come in groups of `repeat`
-/// initialised alike (ICNR, for a conv feeding PixelShuffle(r) with repeat = r²).
-pub fn conv_same_icnr<O: Ops>(o: &mut O, name: &str, x: &O::T, cin: usize, cout: usize, k: usize, repeat: usize) -> O::T {
-    let fan_in = cin * k * k;
-    let bound = |init: Init| init.bound().expect("uniform inits have a bound");
-    let w_init = Init::Repeat { bound: bound(Init::kaiming_uniform(fan_in)), repeat };
-    let w = o.param(&format!("{name}.weight"), &[cout, cin, k, k], w_init);
-    let b = o.param(&format!("{name}.bias"), &[cout], Init::Repeat { bound: bound(Init::bias(fan_in)), repeat });
-    o.conv2d(x, &w, Some(&b), Conv2d::same(k))
-}
-
 /// Size-preserving k x k conv with bias, weight and bias initialised to zero: a head that
 /// starts with a constant output (so a refiner starts from a known function of its inputs).
 pub fn zero_conv_same<O: Ops>(o: &mut O, name: &str, x: &O::T, cin: usize, cout: usize, k: usize) -> O::T {

@@ -475,6 +475,16 @@ impl Ops for OnnxBuilder {
         self.node("MatMul", &[&a.name, &b.name], vec![], shape)
     }
 
+    fn reshape(&mut self, x: &Value, shape: &[usize]) -> Value {
+        let known: Option<usize> = x.shape.iter().copied().product();
+        if known.is_some_and(|n| n != shape.iter().product::<usize>()) {
+            self.fail(format!("reshape: {:?} to {shape:?} changes the element count", x.shape));
+        }
+        let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+        let target = self.const_i64(&[dims.len()], &dims);
+        self.node("Reshape", &[&x.name, &target.name], vec![], shape.iter().map(|&d| Some(d)).collect())
+    }
+
     fn transpose_last2(&mut self, x: &Value) -> Value {
         if x.rank() != 4 {
             self.fail(format!("transpose_last2: rank {} (need 4)", x.rank()));

@@ -156,6 +156,8 @@ pub trait Ops {
     fn split_heads(&mut self, x: &Self::T, heads: usize) -> Self::T;
     /// `[N, heads, c, H*W]` -> `[N, heads*c, H, W]` with H, W taken from `like` (`[N, heads*c, H, W]`).
     fn merge_heads(&mut self, x: &Self::T, like: &Self::T) -> Self::T;
+    /// The same values in row-major order under another shape of rank 1, 2 or 4 (same count).
+    fn reshape(&mut self, x: &Self::T, shape: &[usize]) -> Self::T;
     /// Mean over H and W: `[N, C, H, W]` -> `[N, C]`.
     fn mean_hw(&mut self, x: &Self::T) -> Self::T;
     /// `[N, C]` -> `[N, C, 1, 1]`.

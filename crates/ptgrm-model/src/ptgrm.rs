@@ -87,6 +87,13 @@ pub struct RefinerConfig {
     /// I_m = sigmoid(mask_logit_offset) and I_r = 0 (near F's output with an offset of 4 or
     /// more) instead of from a random residual.
     pub zero_init_head: bool,
+    /// Remove the frame-wide mean (per image and channel) of R's correction Ī − Î, so R may
+    /// reshape F's output but not shift the colour of the whole frame. Why: on FFDNet at sigma
+    /// 25, R learned a frame-wide "blue down" from training photos whose skies clip, which wins
+    /// where the input really clips and costs ~1 dB elsewhere (docs/training.md, "Denoising
+    /// on FFDNet at scale"). The mean is over R's input (a whole frame, or one tile of a
+    /// tiled frame). Not available with `fused_upsampling` (R never sees Î at full resolution).
+    pub mean_free_correction: bool,
 }
 
 impl Default for RefinerConfig {
@@ -115,6 +122,7 @@ impl Default for RefinerConfig {
             mask_logit_offset: 0.0,
             fused_upsampling: false,
             zero_init_head: false,
+            mean_free_correction: false,
         }
     }
 }
@@ -184,6 +192,9 @@ impl RefinerConfig {
         if !(self.ffn_factor > 0.0) || self.ca_hidden == 0 {
             return bad("ffn_factor and ca_hidden must be positive".into());
         }
+        if self.mean_free_correction && self.fused_upsampling {
+            return bad("mean_free_correction needs F's full-resolution output; it cannot be combined with fused_upsampling".into());
+        }
         Ok(())
     }
 
@@ -206,7 +217,7 @@ pub fn refiner_forward<O: Ops>(o: &mut O, cfg: &RefinerConfig, restored: &O::T, 
     let (r_in, d_in) = if s > 1 { (o.avg_pool(restored, s), o.avg_pool(degraded, s)) } else { (restored.clone(), degraded.clone()) };
     let head = refiner_core(o, cfg, &r_in, &d_in, prior);
     let head = o.upsample_bilinear(&head, cfg.head_channels(), s);
-    match cfg.head {
+    let refined = match cfg.head {
         Head::MaskResidual => {
             let logit = o.slice_channels(&head, 0, 1);
             let mask = mask_from_logit(o, cfg, &logit);
@@ -215,6 +226,13 @@ pub fn refiner_forward<O: Ops>(o: &mut O, cfg: &RefinerConfig, restored: &O::T, 
             apply_mask_residual(o, degraded, &diff, &mask, &resid)
         }
         Head::ResidualOnly => apply_residual_only(o, restored, &head),
+    };
+    if cfg.mean_free_correction {
+        let correction = o.sub(&refined, restored);
+        let frame_mean = o.mean_keepdim(&correction, &[2, 3]);
+        o.sub(&refined, &frame_mean)
+    } else {
+        refined
     }
 }
 

@@ -7,8 +7,8 @@ mod model_support;
 use model_support::ref_ops::{RefOps, Tensor};
 use model_support::{max_abs_diff, named, random, run, session};
 use ptgrm_model::base::{
-    apply_base_head, apply_unshuffled_cells, base_forward, cells_to_pixels, debias_phases, BaseBlock, BaseConfig, BaseHead,
-    BaseView,
+    apply_base_head, apply_unshuffled_cells, base_forward, cells_to_pixels, debias_phases, unshuffled_cells,
+    unshuffled_cells_by_definition, BaseBlock, BaseConfig, BaseHead, BaseView,
 };
 use ptgrm_bundle::{io, Manifest};
 use ptgrm_model::export::{
@@ -534,6 +534,94 @@ fn zero_initialised_head_starts_from_the_offset_blend() {
     let m = 1.0 / (1.0 + (-offset).exp());
     let want: Vec<f32> = restored.iter().zip(&degraded).map(|(r, d)| d + (r - d) * m).collect();
     assert!(max_abs_diff(&got[0].1, &want) <= 1e-5);
+}
+
+/// The pattern-free cells (phase_window + smooth_cells, the shipped live graphs) are computed
+/// with the smoothing folded into the ending conv; that must be the function the options
+/// define, for the affine low-light head at 1/4 and the residual denoiser head at 1/2, and the
+/// exported graph must compute it too. The ending gets random weights: its ICNR start repeats
+/// each map over the sub-positions, which the sub-position remedies would leave untouched.
+#[test]
+fn folded_pattern_free_cells_equal_their_definition() {
+    for (head, s) in [(BaseHead::Affine, 4), (BaseHead::Residual, 2)] {
+        let cfg = BaseConfig {
+            block: BaseBlock::Res,
+            head,
+            internal_scale: s,
+            view: BaseView::Unshuffled,
+            phase_window: 4,
+            smooth_upsampling: true,
+            smooth_cells: true,
+            ..Default::default()
+        };
+        let out = cfg.head_channels() * s * s;
+        let mut given = ptgrm_model::params::ParamMap::new();
+        let weight = random(out * cfg.width, 160, -0.5, 0.5);
+        given.insert("base.ending.weight".into(), ptgrm_model::params::ParamValue { shape: vec![out, cfg.width, 1, 1], data: weight });
+        given.insert("base.ending.bias".into(), ptgrm_model::params::ParamValue { shape: vec![out], data: random(out, 161, -0.5, 0.5) });
+        let (n, h, w) = (2, 64, 96);
+        let x = Tensor::new(&[n, 3, h, w], image(n, h, w, 162));
+        let ops = || RefOps { seed: 6, given: given.clone() };
+        let folded = unshuffled_cells(&mut ops(), &cfg, &x);
+        let defined = unshuffled_cells_by_definition(&mut ops(), &cfg, &x);
+        let d = max_abs_diff(&folded.data, &defined.data);
+        assert!(d <= 1e-5, "{head:?} at 1/{s}: folded - defined {d}");
+        let spread = defined.data.iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(spread > 0.1, "{head:?}: the cells must not be trivial ({spread})");
+
+        let mut params = base_graph(&cfg, ParamSource::Seeded(6)).unwrap().params;
+        params.extend(given.clone());
+        let g = base_graph(&cfg, ParamSource::Given(params)).unwrap();
+        let got = run(&g.bytes, &[named(io::IMAGE, &[n, 3, h, w], x.data.clone())], &[io::BASE]).remove(0).1;
+        let want = base_forward(&mut ops(), &cfg, &x);
+        assert!(max_abs_diff(&got, &want.data) <= TOL, "{head:?}: exported graph");
+    }
+}
+
+/// With `mean_free_correction` the refined frame keeps F's mean colour: per image and channel
+/// the correction Ī − Î averages to zero, in the exported graph as in the reference, and the
+/// switch changes nothing else (the plain graph's output minus its correction mean).
+#[test]
+fn mean_free_correction_keeps_the_frame_mean_of_f() {
+    let plain = RefinerConfig { mask_logit_offset: 2.0, ..small_refiner() };
+    let free = RefinerConfig { mean_free_correction: true, ..plain.clone() };
+    let (n, h, w) = (2, 24, 32);
+    let (restored, degraded) = (image(n, h, w, 130), image(n, h, w, 131));
+    let p = random(n * 8, 132, -1.0, 1.0);
+    let refine = |cfg: &RefinerConfig| {
+        let g = refiner_graph(cfg, ParamSource::Seeded(9)).unwrap();
+        let inputs = [
+            named(io::RESTORED, &[n, 3, h, w], restored.clone()),
+            named(io::DEGRADED, &[n, 3, h, w], degraded.clone()),
+            named(io::PRIOR, &[n, 8], p.clone()),
+        ];
+        run(&g.bytes, &inputs, &[io::REFINED]).remove(0).1
+    };
+    let (got_plain, got_free) = (refine(&plain), refine(&free));
+    let plane = h * w;
+    let mut want = got_plain.clone();
+    for (k, chunk) in want.chunks_mut(plane).enumerate() {
+        let base = &restored[k * plane..(k + 1) * plane];
+        let shift = chunk.iter().zip(base).map(|(o, r)| (o - r) as f64).sum::<f64>() / plane as f64;
+        assert!(shift.abs() > 1e-3, "the random plain refiner should shift plane {k}'s mean");
+        chunk.iter_mut().for_each(|v| *v -= shift as f32);
+    }
+    assert!(max_abs_diff(&got_free, &want) <= 1e-5);
+    for (k, chunk) in got_free.chunks(plane).enumerate() {
+        let base = &restored[k * plane..(k + 1) * plane];
+        let shift = chunk.iter().zip(base).map(|(o, r)| (o - r) as f64).sum::<f64>() / plane as f64;
+        assert!(shift.abs() < 1e-5, "plane {k}: correction mean {shift}");
+    }
+    let reference = refiner_forward(
+        &mut RefOps::seeded(9),
+        &free,
+        &Tensor::new(&[n, 3, h, w], restored.clone()),
+        &Tensor::new(&[n, 3, h, w], degraded.clone()),
+        &Tensor::new(&[n, 8], p.clone()),
+    );
+    assert!(max_abs_diff(&reference.data, &got_free) <= TOL);
+    let err = RefinerConfig { fused_upsampling: true, ..free }.validate().unwrap_err();
+    assert!(err.contains("mean_free_correction"), "{err}");
 }
 
 #[test]
