@@ -187,6 +187,7 @@ fn base_and_refined_psnr(dir: &Path) -> (f64, f64) {
 /// not merely less noise than the input.
 fn assert_refines_beyond_its_base(bundle: &str) {
     let (base, refined) = base_and_refined_psnr(&root().join("models").join(bundle));
+    eprintln!("{bundle}: base {base:.3} dB, refined {refined:.3} dB");
     assert!(refined > base, "{bundle}: refined {refined:.3} dB does not beat its base F's {base:.3} dB");
 }
 
@@ -197,10 +198,21 @@ fn live_denoiser_refines_beyond_its_base_on_validation_crops() {
     assert_refines_beyond_its_base("denoise-live");
 }
 
+/// The paper's claim on a third-party restorer: PTG-RM after the frozen FFDNet beats FFDNet
+/// (at sigma 50 here by 0.36 dB, 27.50 -> 27.86, with the 4,000-step mean-free refiner).
 #[test]
-#[ignore = "issue 11: the FFDNet refiners do not beat FFDNet yet (here: s15 -0.04, s25 -0.11, s50 -0.09 dB); cargo test -- --ignored"]
-fn ffdnet_refiners_beat_ffdnet_on_validation_crops() {
-    for bundle in ["denoise-s15", "denoise-s25", "denoise-s50"] {
-        assert_refines_beyond_its_base(bundle);
-    }
+fn ffdnet_refiner_beats_ffdnet_at_sigma_50() {
+    assert_refines_beyond_its_base("denoise-s50");
+}
+
+#[test]
+#[ignore = "issue 11: at sigma 25 the refiner does not beat FFDNet yet (here 31.71 against 31.80 dB); cargo test -- --ignored"]
+fn ffdnet_refiner_beats_ffdnet_at_sigma_25() {
+    assert_refines_beyond_its_base("denoise-s25");
+}
+
+#[test]
+#[ignore = "issue 11: at sigma 15 the refiner does not beat FFDNet yet; cargo test -- --ignored"]
+fn ffdnet_refiner_beats_ffdnet_at_sigma_15() {
+    assert_refines_beyond_its_base("denoise-s15");
 }
