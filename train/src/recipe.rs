@@ -21,7 +21,7 @@ pub struct Recipe {
     /// Seeds initialization, data sampling and validation degradations.
     pub seed: u64,
     /// Refiner and built-in base architecture (the model crate's configuration; missing keys
-    /// take its defaults = the official PTG-RM configuration).
+    /// take its defaults: the paper's PTG-RM structure with our widths, see `RefinerConfig`).
     #[serde(default)]
     pub model: toml::Table,
     pub base: BaseSpec,
