@@ -198,9 +198,7 @@ pub fn base_head<O: Ops>(o: &mut O, cfg: &BaseConfig, x: &O::T) -> O::T {
 /// 3x3 one cost more than the whole U-Net (measured at s = 8, width 32: 12.6 fps at 1280x720;
 /// the context comes from the blocks before it).
 pub fn unshuffled_cells<O: Ops>(o: &mut O, cfg: &BaseConfig, image: &O::T) -> O::T {
-    let s = cfg.internal_scale;
-    let h = conv(o, "base.embed", image, 3, cfg.width, s, Conv2d { stride: s, padding: 0, groups: 1 }, true);
-    let h = unet_body(o, cfg, h);
+    let h = unshuffled_features(o, cfg, image);
     if cfg.phase_window > 1 && cfg.smooth_cells {
         return pattern_free_cells(o, cfg, &h);
     }
@@ -211,10 +209,15 @@ pub fn unshuffled_cells<O: Ops>(o: &mut O, cfg: &BaseConfig, image: &O::T) -> O:
 /// then [`debias_phases`], then [`smooth_cell_phases`]. The graphs use the folded form when both
 /// remedies are on; this is what that form is tested against.
 pub fn unshuffled_cells_by_definition<O: Ops>(o: &mut O, cfg: &BaseConfig, image: &O::T) -> O::T {
+    let h = unshuffled_features(o, cfg, image);
+    cells_by_definition(o, cfg, &h)
+}
+
+/// The image embedded by a stride-s s x s conv and run through the U-Net body, at 1/s.
+fn unshuffled_features<O: Ops>(o: &mut O, cfg: &BaseConfig, image: &O::T) -> O::T {
     let s = cfg.internal_scale;
     let h = conv(o, "base.embed", image, 3, cfg.width, s, Conv2d { stride: s, padding: 0, groups: 1 }, true);
-    let h = unet_body(o, cfg, h);
-    cells_by_definition(o, cfg, &h)
+    unet_body(o, cfg, h)
 }
 
 fn cells_by_definition<O: Ops>(o: &mut O, cfg: &BaseConfig, h: &O::T) -> O::T {
