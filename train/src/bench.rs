@@ -8,7 +8,7 @@
 
 use crate::backend::{trainer, Backend, LossConfig};
 use crate::data::TrainSet;
-use crate::feed::Feeder;
+use crate::feed::{Feeder, PriorDropout};
 use crate::fit::{open_external_base, open_prior};
 use crate::recipe::Recipe;
 use crate::run::model_config;
@@ -64,7 +64,7 @@ pub fn bench(o: &BenchOptions) -> Result<()> {
         );
     }
     let total = warmup + o.steps;
-    let feeder = Feeder::start(Arc::clone(&set), prior, ext, (0, total), n, cfg.refiner.prior_dim);
+    let feeder = Feeder::start(Arc::clone(&set), prior, ext, (0, total), n, cfg.refiner.prior_dim, PriorDropout { rate: recipe.train.prior_dropout, seed: recipe.seed });
     let (mut data, mut prior_s, mut base_s, mut step_s) = (0.0, 0.0, 0.0, 0.0);
     let mut started = Instant::now();
     for step in 0..total {

@@ -6,6 +6,7 @@ use crate::backend::StepBatch;
 use crate::data::{Batch, PriorInput, TrainSet};
 use crate::onnx_run::{OnnxGraph, PriorModel};
 use crate::pool::{PrepTiming, ViewPool};
+use crate::rng::Rng;
 use anyhow::{anyhow, bail, Result};
 use std::collections::HashMap;
 use std::sync::mpsc::{sync_channel, Receiver};
@@ -33,6 +34,31 @@ impl Prepared {
             clean: &self.batch.clean,
             priors: &self.priors,
             external_base: self.external_base.as_deref(),
+        }
+    }
+}
+
+/// Inverted dropout on the priors of training batches (recipe `train.prior_dropout`).
+#[derive(Clone, Copy, Debug)]
+pub struct PriorDropout {
+    /// Probability that an element of g is zeroed (0 = off).
+    pub rate: f64,
+    pub seed: u64,
+}
+
+impl PriorDropout {
+    /// Zeroes each element of `priors` with probability `rate` and scales the rest by
+    /// 1/(1 - rate), so the expected g is unchanged and inference needs no rescaling. The
+    /// draws are a function of (seed, step): a resumed run drops what the uninterrupted run
+    /// would have dropped.
+    pub fn apply(&self, priors: &mut [f32], step: u64) {
+        if self.rate <= 0.0 {
+            return;
+        }
+        let mut rng = Rng::derived(self.seed ^ 0x5052_494F_5244_524F, step);
+        let keep_scale = (1.0 / (1.0 - self.rate)) as f32;
+        for v in priors.iter_mut() {
+            *v = if rng.uniform() < self.rate { 0.0 } else { *v * keep_scale };
         }
     }
 }
@@ -117,6 +143,7 @@ impl Feeder {
         (start, end): (u64, u64),
         n: usize,
         dim: usize,
+        dropout: PriorDropout,
     ) -> Feeder {
         let (tx, rx) = sync_channel::<Result<Prepared>>(2);
         let handle = std::thread::spawn(move || {
@@ -129,6 +156,10 @@ impl Feeder {
                         .map(|(batch, priors, external_base, timing)| Prepared { step, batch, priors, external_base, timing }),
                     None => fresh_batch(&set, step, n, prior.as_mut(), dim, ext.as_mut(), &mut whole_cache),
                 };
+                let made = made.map(|mut p| {
+                    dropout.apply(&mut p.priors, step);
+                    p
+                });
                 let failed = made.is_err();
                 if tx.send(made).is_err() || failed {
                     return;
@@ -151,5 +182,45 @@ impl Drop for Feeder {
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PriorDropout;
+
+    #[test]
+    fn prior_dropout_zeroes_about_its_rate_and_keeps_the_mean() {
+        let g: Vec<f32> = (0..20_000).map(|i| 0.5 + (i % 7) as f32 * 0.1).collect();
+        let mut dropped = g.clone();
+        PriorDropout { rate: 0.3, seed: 7 }.apply(&mut dropped, 12);
+        let zeroed = dropped.iter().filter(|v| **v == 0.0).count() as f64 / g.len() as f64;
+        assert!((zeroed - 0.3).abs() < 0.02, "zeroed {zeroed}");
+        for (a, b) in g.iter().zip(&dropped) {
+            assert!(*b == 0.0 || (b - a / 0.7).abs() < 1e-5, "{a} -> {b}");
+        }
+        let mean = |v: &[f32]| v.iter().map(|x| *x as f64).sum::<f64>() / v.len() as f64;
+        assert!((mean(&dropped) / mean(&g) - 1.0).abs() < 0.02);
+    }
+
+    #[test]
+    fn prior_dropout_is_a_function_of_seed_and_step() {
+        let g = vec![1.0f32; 512];
+        let draw = |seed, step| {
+            let mut v = g.clone();
+            PriorDropout { rate: 0.5, seed }.apply(&mut v, step);
+            v
+        };
+        assert_eq!(draw(1, 5), draw(1, 5), "a resumed run must drop the same elements");
+        assert_ne!(draw(1, 5), draw(1, 6));
+        assert_ne!(draw(1, 5), draw(2, 5));
+    }
+
+    #[test]
+    fn no_prior_dropout_leaves_g_untouched() {
+        let g: Vec<f32> = (0..64).map(|i| i as f32 - 3.0).collect();
+        let mut v = g.clone();
+        PriorDropout { rate: 0.0, seed: 1 }.apply(&mut v, 3);
+        assert_eq!(v, g);
     }
 }

@@ -8,7 +8,7 @@ use crate::burn_ops::ParamStore;
 use crate::checkpoint::{Checkpoint, LoopState};
 use crate::data::{load_validation, TrainSet};
 use crate::evaluate::{prepare, score_all, PreparedVal, Scores};
-use crate::feed::Feeder;
+use crate::feed::{Feeder, PriorDropout};
 use crate::metrics_log::MetricsLog;
 use crate::onnx_run::{OnnxGraph, PriorModel};
 use crate::recipe::{BaseSpec, Recipe};
@@ -189,6 +189,7 @@ pub fn fit(opts: &FitOptions) -> Result<()> {
         (state.step, tc.steps),
         tc.batch,
         cfg.refiner.prior_dim,
+        PriorDropout { rate: tc.prior_dropout, seed: recipe.seed },
     );
 
     let tty = std::io::stderr().is_terminal() && !opts.quiet;

@@ -96,6 +96,13 @@ pub struct TrainConfig {
     /// `ptgrm eval` computes it. The tch backend only.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub ssim_weight: f64,
+    /// Inverted dropout on the prior vector g during training: each of its elements is zeroed
+    /// with this probability and the rest scaled by 1/(1 - p) (0 = none; validation and
+    /// export never drop). Why: with a few dozen training photos a 1280-d global feature can
+    /// tell the photos apart, and R can fit a correction per photo instead of one that
+    /// generalises; dropping elements makes R rely on no single one of them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub prior_dropout: f64,
     /// Clip the global gradient norm to this (0 = no clipping).
     #[serde(default)]
     pub grad_clip: f64,
@@ -176,6 +183,9 @@ impl Recipe {
         if !(t.ssim_weight >= 0.0 && t.ssim_weight.is_finite()) {
             bail!("train.ssim_weight must be a finite number >= 0, got {}", t.ssim_weight);
         }
+        if !(0.0..1.0).contains(&t.prior_dropout) {
+            bail!("train.prior_dropout must be in [0, 1), got {}", t.prior_dropout);
+        }
         if self.prior.is_none() {
             if self.prior.path.is_some() {
                 bail!("prior.kind is \"none\" but prior.path is set");
@@ -217,6 +227,17 @@ mod tests {
             }
         }
         assert!(seen >= 10, "only {seen} recipes found");
+    }
+
+    #[test]
+    fn a_prior_dropout_of_one_or_more_is_refused() {
+        for bad in ["1.0", "-0.1", "nan"] {
+            let text = MINIMAL.replace("[train]", &format!("[train]\nprior_dropout = {bad}"));
+            let e = Recipe::parse(&text, "test").unwrap_err();
+            assert!(format!("{e:#}").contains("train.prior_dropout"), "{bad}: {e:#}");
+        }
+        let ok = MINIMAL.replace("[train]", "[train]\nprior_dropout = 0.5");
+        assert_eq!(Recipe::parse(&ok, "test").unwrap().train.prior_dropout, 0.5);
     }
 
     #[test]
