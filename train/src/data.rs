@@ -21,6 +21,12 @@ pub struct DataConfig {
     /// Paired training folders: `degraded` and `clean` hold images with the same file names.
     #[serde(default)]
     pub train_pairs: Vec<PairedDirs>,
+    /// File names in the `train` folders that training leaves out, so they can score R on
+    /// photos of the training sources it never saw (`train eval --val DIR`): separates
+    /// memorising photos from a gap between the training and validation sources. A name
+    /// that no `train` folder holds is an error.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hold_out: Vec<String>,
     /// Validation: clean folders (degraded once with a fixed seed) and/or paired folders.
     #[serde(default)]
     pub val: Vec<PathBuf>,
@@ -82,6 +88,7 @@ impl DataConfig {
         DataConfig {
             train: vec![train.to_path_buf()],
             train_pairs: vec![],
+            hold_out: vec![],
             val: vec![],
             val_pairs: vec![],
             max_side: 0,
@@ -141,9 +148,17 @@ pub struct Example {
     pub degraded: Option<Photo>,
 }
 
-fn load_clean(dirs: &[PathBuf], max_side: usize, min_side: usize, out: &mut Vec<Example>) -> Result<()> {
+/// Loads the photos of `dirs` except those whose file name is in `skip`; returns how many
+/// were skipped per name of `skip`.
+fn load_clean(dirs: &[PathBuf], max_side: usize, min_side: usize, skip: &[String], out: &mut Vec<Example>) -> Result<Vec<usize>> {
+    let mut skipped = vec![0; skip.len()];
     for dir in dirs {
         for path in image_files(dir)? {
+            let name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+            if let Some(i) = skip.iter().position(|s| *s == name) {
+                skipped[i] += 1;
+                continue;
+            }
             match Photo::load(&path, max_side) {
                 Ok(p) if p.width.min(p.height) >= min_side => {
                     out.push(Example { name: path.display().to_string(), clean: p, degraded: None })
@@ -153,7 +168,7 @@ fn load_clean(dirs: &[PathBuf], max_side: usize, min_side: usize, out: &mut Vec<
             }
         }
     }
-    Ok(())
+    Ok(skipped)
 }
 
 fn load_pairs(pairs: &[PairedDirs], max_side: usize, min_side: usize, out: &mut Vec<Example>) -> Result<()> {
@@ -224,7 +239,10 @@ impl TrainSet {
             bail!("data.prior_view {} must be at least crop + 2 * base_context = {min_side}", cfg.prior_view);
         }
         let mut examples = Vec::new();
-        load_clean(&cfg.train, cfg.max_side, min_side, &mut examples)?;
+        let held = load_clean(&cfg.train, cfg.max_side, min_side, &cfg.hold_out, &mut examples)?;
+        if let Some(i) = held.iter().position(|n| *n == 0) {
+            bail!("data.hold_out names {:?}, which no folder of data.train {:?} holds", cfg.hold_out[i], cfg.train);
+        }
         if !cfg.train.is_empty() && chain.is_empty() {
             bail!("clean training folders need at least one [[degradation]] to synthesize inputs");
         }
@@ -358,7 +376,7 @@ pub struct ValImage {
 
 pub fn load_validation(cfg: &DataConfig, chain: &[Degradation], seed: u64) -> Result<Vec<ValImage>> {
     let mut examples = Vec::new();
-    load_clean(&cfg.val, cfg.max_side, 8, &mut examples)?;
+    load_clean(&cfg.val, cfg.max_side, 8, &[], &mut examples)?;
     load_pairs(&cfg.val_pairs, cfg.max_side, 8, &mut examples)?;
     if !cfg.val.is_empty() && chain.is_empty() {
         bail!("clean validation folders need a [[degradation]] chain");
@@ -395,6 +413,23 @@ mod tests {
 
     fn config(dir: &Path) -> DataConfig {
         DataConfig::test_config(dir, 16, 40, 1)
+    }
+
+    #[test]
+    fn held_out_photos_are_not_trained_on_and_unknown_names_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for (i, n) in ["a.png", "b.png", "c.png"].iter().enumerate() {
+            write_png(&dir.path().join(n), 48, 48, 3 + i as u8);
+        }
+        let chain = vec![Degradation::GaussianNoise(GaussianNoise::white([25.0, 25.0]))];
+        let mut cfg = config(dir.path());
+        cfg.hold_out = vec!["b.png".into()];
+        let set = TrainSet::load(&cfg, &chain, 3).unwrap();
+        let names: Vec<_> = set.examples.iter().map(|e| Path::new(&e.name).file_name().unwrap().to_owned()).collect();
+        assert_eq!(names, ["a.png", "c.png"]);
+        cfg.hold_out = vec!["b.png".into(), "typo.png".into()];
+        let e = TrainSet::load(&cfg, &chain, 3).err().expect("an unknown hold_out name must be refused");
+        assert!(format!("{e:#}").contains("typo.png"), "{e:#}");
     }
 
     /// The window around each crop: its centre is the crop itself after the flips and turns,

@@ -1,16 +1,24 @@
 //! `train eval`: the run's latest checkpoint on its validation images (base F vs refined R vs
-//! the degraded input), per image and on average; results also go to eval.json in the run.
+//! the degraded input), per image and on average; results also go to eval.json in the run
+//! (eval-other-photos.json with `--val`).
 
 use crate::checkpoint::Checkpoint;
 use crate::evaluate::score_all;
 use crate::fit::{param_store_from_checkpoint, prepared_validation};
 use crate::run::RunDir;
 use anyhow::{Context, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// `crop`: validation centre-crop side overriding the recipe's (`full` = whole images).
-pub fn eval(run_dir: &Path, full: bool, crop: Option<usize>, save_images: Option<&Path>) -> Result<()> {
-    let run = RunDir::open(run_dir)?;
+/// `val`: clean photo folders scored instead of the recipe's validation (degraded by the
+/// recipe's chain with its validation seed), e.g. photos the recipe's `data.hold_out` kept
+/// from training.
+pub fn eval(run_dir: &Path, full: bool, crop: Option<usize>, val_dirs: &[PathBuf], save_images: Option<&Path>) -> Result<()> {
+    let mut run = RunDir::open(run_dir)?;
+    if !val_dirs.is_empty() {
+        run.recipe.data.val = val_dirs.to_vec();
+        run.recipe.data.val_pairs.clear();
+    }
     let ck = Checkpoint::read(&run.checkpoint()).context("the run has no checkpoint yet")?;
     let mut store = param_store_from_checkpoint(&ck, false, run.recipe.seed)?;
     let val = prepared_validation(&run, if full { Some(0) } else { crop })?;
@@ -35,10 +43,14 @@ pub fn eval(run_dir: &Path, full: bool, crop: Option<usize>, save_images: Option
         "parameters_refiner": params_refiner,
         "step": ck.state.step,
         "whole_images": full,
+        "validation": run.recipe.data.val,
         "mean": mean.to_map(""),
         "images": per.iter().map(|(n, s)| serde_json::json!({"name": n, "scores": s.to_map("")})).collect::<Vec<_>>(),
     });
-    std::fs::write(run.dir.join("eval.json"), serde_json::to_string_pretty(&json)?)?;
+    // Other photos go to their own file: eval.json stays the score on the recipe's validation
+    // (scripts/results.py and scripts/ablations.sh read it).
+    let json_name = if val_dirs.is_empty() { "eval.json" } else { "eval-other-photos.json" };
+    std::fs::write(run.dir.join(json_name), serde_json::to_string_pretty(&json)?)?;
     if let Some(dir) = save_images {
         std::fs::create_dir_all(dir)?;
         for (p, (base, refined)) in val.iter().zip(&outputs) {

@@ -61,6 +61,10 @@ enum Cmd {
         /// Centre-crop side instead of the recipe's `val_crop`.
         #[arg(long, conflicts_with = "full")]
         crop: Option<usize>,
+        /// Score these clean photo folders instead of the recipe's validation (repeatable;
+        /// degraded as the recipe's validation is), e.g. the photos data.hold_out kept out.
+        #[arg(long = "val", value_name = "DIR")]
+        val: Vec<PathBuf>,
         /// Also write input/base/refined/clean PNGs here.
         #[arg(long)]
         save_images: Option<PathBuf>,
@@ -139,7 +143,7 @@ fn main() -> ExitCode {
             let n: u64 = m.graphs.iter().map(|(_, g)| g.parameters).sum();
             println!("wrote bundle {} ({} {}, {} trained parameters, step {})", out.display(), m.name, m.task, n, m.provenance.steps);
         }),
-        Cmd::Eval { run, full, crop, save_images } => ptgrm_train::eval::eval(&run, full, crop, save_images.as_deref()),
+        Cmd::Eval { run, full, crop, val, save_images } => ptgrm_train::eval::eval(&run, full, crop, &val, save_images.as_deref()),
         Cmd::Bench { recipe, steps, warmup, backend, view_reuse, batch, crop } => backend_named(backend.as_deref()).and_then(|backend| {
             ptgrm_train::bench::bench(&ptgrm_train::bench::BenchOptions { recipe: &recipe, steps, warmup, batch, crop, view_reuse, backend })
         }),

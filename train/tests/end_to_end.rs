@@ -177,7 +177,7 @@ fn train_resume_export_and_run_in_the_runtime() {
 
     // Eval writes per-image scores and, on request, the images.
     let shots = fx.root.join("shots");
-    ptgrm_train::eval::eval(&straight, true, None, Some(&shots)).unwrap();
+    ptgrm_train::eval::eval(&straight, true, None, &[], Some(&shots)).unwrap();
     let ev: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(straight.join("eval.json")).unwrap()).unwrap();
     assert_eq!(ev["images"].as_array().unwrap().len(), 1);
     assert!(ev["mean"]["psnr_refined"].as_f64().unwrap() > ev["mean"]["psnr_input"].as_f64().unwrap());
