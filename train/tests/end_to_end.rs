@@ -186,6 +186,18 @@ fn train_resume_export_and_run_in_the_runtime() {
         assert_eq!((img.width(), img.height()), (44, 36));
     }
 
+    // Other photo folders (`train eval --val DIR`): scored in their own file, named per photo,
+    // and eval.json keeps the recipe's validation score.
+    let before = std::fs::read_to_string(straight.join("eval.json")).unwrap();
+    ptgrm_train::eval::eval(&straight, true, None, &[fx.root.join("train")], None).unwrap();
+    assert_eq!(std::fs::read_to_string(straight.join("eval.json")).unwrap(), before);
+    let other: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(straight.join("eval-other-photos.json")).unwrap()).unwrap();
+    let names: Vec<&str> = other["images"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.iter().any(|n| n.ends_with("a.png")) && names.iter().any(|n| n.ends_with("b.png")), "{names:?}");
+    let missing = ptgrm_train::eval::eval(&straight, true, None, &[fx.root.join("no-such-folder")], None).unwrap_err();
+    assert!(format!("{missing:#}").contains("no-such-folder"), "{missing:#}");
+
     // Export and check the manifest's provenance.
     let bundle = fx.root.join("bundle");
     let m = ptgrm_train::export::export(&straight, &bundle).unwrap();

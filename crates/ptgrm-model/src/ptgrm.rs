@@ -94,6 +94,13 @@ pub struct RefinerConfig {
     /// on FFDNet at scale"). The mean is over R's input (a whole frame, or one tile of a
     /// tiled frame). Not available with `fused_upsampling` (R never sees Î at full resolution).
     pub mean_free_correction: bool,
+    /// Add a conv of the encoder's first (full R-input resolution) features to the decoder's
+    /// last hidden layer. Why: at nf 16 the H/4 latent carries one value per pixel, fewer than
+    /// the three channels of correction R must predict, so R could only make smooth changes
+    /// to F's output; on FFDNet at sigma 25 it gained where inputs clip and lost on mid-tones
+    /// (docs/training.md, "A full-resolution path for R"). R still starts at F's output (the
+    /// head is zero-initialised). Off in the paper's structure and every bundle before it.
+    pub full_res_skip: bool,
 }
 
 impl Default for RefinerConfig {
@@ -123,6 +130,7 @@ impl Default for RefinerConfig {
             fused_upsampling: false,
             zero_init_head: false,
             mean_free_correction: false,
+            full_res_skip: false,
         }
     }
 }
@@ -282,8 +290,8 @@ fn refiner_core<O: Ops>(o: &mut O, cfg: &RefinerConfig, restored: &O::T, degrade
     let x = o.concat(&[restored, degraded]);
     let x = conv_same(o, "refiner.enc.conv0", &x, 6, nf, 3);
     let x = o.instance_norm(&x, 1e-5);
-    let x = o.leaky_relu(&x, a);
-    let x = conv(o, "refiner.enc.down1", &x, nf, nf, 3, Conv2d::down(3), true);
+    let full_res = o.leaky_relu(&x, a);
+    let x = conv(o, "refiner.enc.down1", &full_res, nf, nf, 3, Conv2d::down(3), true);
     let x = o.leaky_relu(&x, a);
     let x = conv(o, "refiner.enc.down2", &x, nf, nf, 3, Conv2d::down(3), true);
     let mut f = o.leaky_relu(&x, a);
@@ -317,6 +325,12 @@ fn refiner_core<O: Ops>(o: &mut O, cfg: &RefinerConfig, restored: &O::T, degrade
     let y = o.pixel_shuffle(&y, 2);
     let y = o.leaky_relu(&y, a);
     let y = conv_same(o, "refiner.dec.conv", &y, c_up, nf, 3);
+    let y = if cfg.full_res_skip {
+        let skip = conv_same(o, "refiner.dec.skip", &full_res, nf, nf, 3);
+        o.add(&y, &skip)
+    } else {
+        y
+    };
     let y = o.leaky_relu(&y, a);
     if cfg.zero_init_head {
         zero_conv_same(o, "refiner.dec.out", &y, nf, cfg.head_channels(), 3)

@@ -233,6 +233,17 @@ fn default_refiner_stays_under_one_million_parameters() {
     }
 }
 
+/// The full-resolution skip is one nf -> nf 3x3 conv (weights and bias) and nothing else.
+#[test]
+fn full_res_skip_adds_one_conv_and_stays_under_one_million_parameters() {
+    let plain = RefinerConfig::paper(1280);
+    let skip = RefinerConfig { full_res_skip: true, ..plain.clone() };
+    let count = |refiner: RefinerConfig| parameter_counts(&ModelConfig { base: None, refiner }).unwrap().1;
+    let (a, b) = (count(plain.clone()), count(skip));
+    assert_eq!(b - a, (plain.nf * plain.nf * 9 + plain.nf) as u64);
+    assert!(b < 1_000_000, "R has {b} parameters");
+}
+
 #[test]
 fn trained_weights_round_trip_into_the_exported_graph() {
     let cfg = ModelConfig { base: None, refiner: small_refiner() };
