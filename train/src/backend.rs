@@ -57,6 +57,8 @@ pub struct LossConfig {
     pub charbonnier_eps: f64,
     /// Weight of `1 - SSIM` added to each output's Charbonnier loss (0 = none).
     pub ssim_weight: f64,
+    /// Weight of channel values near 0 or 1 in the Charbonnier loss (1 = all alike).
+    pub near_clip_weight: f64,
     /// Global gradient-norm clip (0 = none).
     pub grad_clip: f64,
 }
@@ -70,6 +72,7 @@ impl LossConfig {
             lambda1: t.lambda1,
             charbonnier_eps: t.charbonnier_eps,
             ssim_weight: t.ssim_weight,
+            near_clip_weight: t.near_clip_weight,
             grad_clip: t.grad_clip,
         }
     }
@@ -132,6 +135,9 @@ pub fn trainer(
     match backend {
         Backend::Flex if loss.ssim_weight > 0.0 => {
             bail!("train.ssim_weight > 0 needs the tch backend (--backend tch): burn's flex trainer has the Charbonnier loss only")
+        }
+        Backend::Flex if loss.near_clip_weight != 1.0 => {
+            bail!("train.near_clip_weight other than 1 needs the tch backend (--backend tch): burn's flex trainer weighs every pixel alike")
         }
         Backend::Flex => Ok(Box::new(BurnTrainer::new(cfg, loss, seed, params, optimizer))),
         #[cfg(feature = "tch")]

@@ -96,6 +96,15 @@ pub struct TrainConfig {
     /// `ptgrm eval` computes it. The tch backend only.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub ssim_weight: f64,
+    /// Weight, in the Charbonnier loss, of the channel values whose clean target lies within
+    /// 0.1 of 0 or 1 (1 = every value alike; the loss is the weighted mean, so its scale stays).
+    /// Why: there a noisy input is clipped at the noise levels trained, and a frozen denoiser
+    /// trained on unclipped noise is biased; the wallpapers among the training photos have
+    /// about 20 % of their values there, ordinary photos about 5 %, and at weight 1 the
+    /// clipped values' large errors drive R while it adds error on mid-tones (docs/training.md,
+    /// "Why R ties FFDNet at sigma 25"). The tch backend only.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub near_clip_weight: f64,
     /// Inverted dropout on the prior vector g during training: each of its elements is zeroed
     /// with this probability and the rest scaled by 1/(1 - p) (0 = none; validation and
     /// export never drop). Why: with a few dozen training photos a 1280-d global feature can
@@ -121,6 +130,9 @@ pub struct TrainConfig {
 
 fn one() -> f64 {
     1.0
+}
+fn is_one(v: &f64) -> bool {
+    *v == 1.0
 }
 fn is_zero(v: &f64) -> bool {
     *v == 0.0
@@ -183,6 +195,9 @@ impl Recipe {
         if !(t.ssim_weight >= 0.0 && t.ssim_weight.is_finite()) {
             bail!("train.ssim_weight must be a finite number >= 0, got {}", t.ssim_weight);
         }
+        if !(t.near_clip_weight > 0.0 && t.near_clip_weight.is_finite()) {
+            bail!("train.near_clip_weight must be a finite number > 0, got {}", t.near_clip_weight);
+        }
         if !(0.0..1.0).contains(&t.prior_dropout) {
             bail!("train.prior_dropout must be in [0, 1), got {}", t.prior_dropout);
         }
@@ -238,6 +253,16 @@ mod tests {
         }
         let ok = MINIMAL.replace("[train]", "[train]\nprior_dropout = 0.5");
         assert_eq!(Recipe::parse(&ok, "test").unwrap().train.prior_dropout, 0.5);
+    }
+
+    #[test]
+    fn a_near_clip_weight_of_zero_or_less_is_refused() {
+        for bad in ["0.0", "-1.0", "nan", "inf"] {
+            let text = MINIMAL.replace("[train]", &format!("[train]\nnear_clip_weight = {bad}"));
+            let e = Recipe::parse(&text, "t").unwrap_err();
+            assert!(format!("{e:#}").contains("train.near_clip_weight"), "{bad}: {e:#}");
+        }
+        assert_eq!(Recipe::parse(MINIMAL, "t").unwrap().train.near_clip_weight, 1.0);
     }
 
     #[test]

@@ -10,11 +10,23 @@ use ptgrm_model::params::{ParamMap, ParamValue};
 use std::collections::BTreeMap;
 use tch::{Kind, Tensor};
 
-/// Charbonnier loss mean(sqrt((x - y)^2 + eps^2)).
-fn charbonnier(x: &Tensor, y: &Tensor, eps: f64) -> Tensor {
+/// Charbonnier loss mean(sqrt((x - y)^2 + eps^2)); with `near_clip_weight` != 1 a weighted
+/// mean in which each channel value whose target lies within [`NEAR_CLIP`] of 0 or 1 counts
+/// `near_clip_weight` times (see `TrainConfig::near_clip_weight` for why).
+fn charbonnier(x: &Tensor, y: &Tensor, eps: f64, near_clip_weight: f64) -> Tensor {
     let d = x - y;
-    (&d * &d + eps * eps).sqrt().mean(Kind::Float)
+    let c = (&d * &d + eps * eps).sqrt();
+    if near_clip_weight == 1.0 {
+        return c.mean(Kind::Float);
+    }
+    let near = y.le(NEAR_CLIP).logical_or(&y.ge(1.0 - NEAR_CLIP)).to_kind(Kind::Float);
+    let w = near * (near_clip_weight - 1.0) + 1.0;
+    (&c * &w).sum(Kind::Float) / w.sum(Kind::Float).clamp_min(1e-12)
 }
+
+/// How close to 0 or 1 a clean channel value is for `near_clip_weight` to apply: at the
+/// noise levels trained (sigma 15-50 of 255) the noisy input is clipped there often.
+const NEAR_CLIP: f64 = 0.1;
 
 /// 1 - mean SSIM of `x` against `y` (NCHW, data range 1), computed as `ptgrm eval` does
 /// (src/metrics.rs): per channel, 11x11 Gaussian window, population variances, only windows
@@ -42,7 +54,7 @@ fn ssim_loss(x: &Tensor, y: &Tensor) -> Tensor {
 
 /// One output's loss: Charbonnier, plus the weighted SSIM term when the recipe asks for it.
 fn output_loss(x: &Tensor, y: &Tensor, lc: &LossConfig) -> Tensor {
-    let l = charbonnier(x, y, lc.charbonnier_eps);
+    let l = charbonnier(x, y, lc.charbonnier_eps, lc.near_clip_weight);
     if lc.ssim_weight > 0.0 {
         l + ssim_loss(x, y) * lc.ssim_weight
     } else {
@@ -222,5 +234,17 @@ mod tests {
         assert!(expected < 0.9, "the pair must differ for the check to mean anything: SSIM {expected}");
         let same = ssim_loss(&planar(&clean), &planar(&clean)).double_value(&[]);
         assert!(same.abs() < 1e-5, "identical images: loss {same}");
+    }
+
+    /// `near_clip_weight`: a target of 4 values, two near 0/1 with error 0.4 and two mid-tones
+    /// with error 0.1; weight w gives (2w * 0.4 + 2 * 0.1) / (2w + 2), and 1 the plain mean.
+    #[test]
+    fn near_clip_weight_weighs_values_by_their_target() {
+        let y = tensor(&[1, 1, 1, 4], &[0.05, 0.97, 0.5, 0.3]);
+        let x = tensor(&[1, 1, 1, 4], &[0.45, 0.57, 0.6, 0.2]);
+        let at = |w: f64| charbonnier(&x, &y, 0.0, w).double_value(&[]);
+        for (w, want) in [(1.0, 0.25), (0.25, (0.5 * 0.4 + 0.2) / 2.5), (4.0, (3.2 + 0.2) / 10.0)] {
+            assert!((at(w) - want).abs() < 1e-6, "weight {w}: {} vs {want}", at(w));
+        }
     }
 }
