@@ -1,9 +1,10 @@
 //! `train eval`: the run's latest checkpoint on its validation images (base F vs refined R vs
-//! the degraded input), per image and on average; results also go to eval.json in the run
+//! the degraded input), per image and on average, and the squared error split by clean value
+//! (near 0/255 against mid-tones); results also go to eval.json in the run
 //! (eval-other-photos.json with `--val`).
 
 use crate::checkpoint::Checkpoint;
-use crate::evaluate::score_all;
+use crate::evaluate::{score_all, ValueSplit};
 use crate::fit::{param_store_from_checkpoint, prepared_validation};
 use crate::run::RunDir;
 use anyhow::{Context, Result};
@@ -22,7 +23,7 @@ pub fn eval(run_dir: &Path, full: bool, crop: Option<usize>, val_dirs: &[PathBuf
     let ck = Checkpoint::read(&run.checkpoint()).context("the run has no checkpoint yet")?;
     let mut store = param_store_from_checkpoint(&ck, false, run.recipe.seed)?;
     let val = prepared_validation(&run, if full { Some(0) } else { crop })?;
-    let (per, mean, outputs) = score_all(&mut store, &run.model, &val, save_images.is_some())?;
+    let (per, mean, outputs) = score_all(&mut store, &run.model, &val, true)?;
     println!("{} at step {} ({} validation images{})", run.recipe.name, ck.state.step, val.len(), if full { ", whole".to_string() } else { format!(", {}-pixel centre crops", crop.unwrap_or(run.recipe.data.val_crop)) });
     println!("{:<28} {:>8} {:>8} {:>8}   {:>7} {:>7} {:>7}", "image", "PSNR in", "base", "refined", "SSIM in", "base", "refined");
     let row = |name: &str, s: &crate::evaluate::Scores| {
@@ -36,6 +37,16 @@ pub fn eval(run_dir: &Path, full: bool, crop: Option<usize>, val_dirs: &[PathBuf
         row(&short, s);
     }
     row("mean", &mean);
+    let split = ValueSplit::of(val.iter().zip(&outputs).map(|(p, (b, r))| (&p.val.clean, b, r)));
+    let line = |what: &str, share: f64, base: f64, refined: f64| {
+        println!(
+            "{what} ({:.1} % of channel values): MSE base {base:.1} -> refined {refined:.1} levels^2 ({:+.2} dB)",
+            100.0 * share,
+            ValueSplit::gain_db(base, refined)
+        )
+    };
+    line("clean value near 0/255", split.near_share, split.near_mse_base, split.near_mse_refined);
+    line("mid-tones", 1.0 - split.near_share, split.mid_mse_base, split.mid_mse_refined);
     let (params_base, params_refiner) = ptgrm_model::export::parameter_counts(&run.model).map_err(|e| anyhow::anyhow!(e))?;
     let json = serde_json::json!({
         "recipe": run.recipe.name,
@@ -45,6 +56,13 @@ pub fn eval(run_dir: &Path, full: bool, crop: Option<usize>, val_dirs: &[PathBuf
         "whole_images": full,
         "validation": run.recipe.data.val,
         "mean": mean.to_map(""),
+        "by_clean_value": {
+            "near_0_or_255_share": split.near_share,
+            "near_mse_base": split.near_mse_base,
+            "near_mse_refined": split.near_mse_refined,
+            "mid_mse_base": split.mid_mse_base,
+            "mid_mse_refined": split.mid_mse_refined,
+        },
         "images": per.iter().map(|(n, s)| serde_json::json!({"name": n, "scores": s.to_map("")})).collect::<Vec<_>>(),
     });
     // Other photos go to their own file: eval.json stays the score on the recipe's validation

@@ -121,3 +121,85 @@ pub fn score_all(
     }
     Ok((per, mean, outputs))
 }
+
+/// Squared error (8-bit levels, as the saved PNGs hold them) of base and refined outputs,
+/// pooled over all images and split by the clean channel value: within [`NEAR_LEVELS`] of 0
+/// or 255, where a noisy input is often clipped and a frozen denoiser is biased, and the
+/// mid-tones. Why: a refiner's mean PSNR can hide a large gain on the few near-0/1 values
+/// next to a small loss on the rest (docs/training.md, "Why R ties FFDNet at sigma 25").
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ValueSplit {
+    /// Share of all channel values that are near 0/255.
+    pub near_share: f64,
+    pub near_mse_base: f64,
+    pub near_mse_refined: f64,
+    pub mid_mse_base: f64,
+    pub mid_mse_refined: f64,
+}
+
+/// Clean 8-bit values at most this far from 0 or 255 count as near (0.1 of the range).
+pub const NEAR_LEVELS: u8 = 25;
+
+impl ValueSplit {
+    /// `triples`: (clean, base, refined) images of equal size.
+    pub fn of<'a>(triples: impl IntoIterator<Item = (&'a Image, &'a Image, &'a Image)>) -> ValueSplit {
+        let (mut near, mut mid) = ([0f64; 3], [0f64; 3]); // count, base sum, refined sum
+        for (clean, base, refined) in triples {
+            let (c, b, r) = (clean.to_rgb8(), base.to_rgb8(), refined.to_rgb8());
+            for i in 0..c.len() {
+                let acc = if c[i] <= NEAR_LEVELS || c[i] >= 255 - NEAR_LEVELS { &mut near } else { &mut mid };
+                let (db, dr) = (b[i] as f64 - c[i] as f64, r[i] as f64 - c[i] as f64);
+                acc[0] += 1.0;
+                acc[1] += db * db;
+                acc[2] += dr * dr;
+            }
+        }
+        let mean = |a: [f64; 3], k: usize| if a[0] > 0.0 { a[k] / a[0] } else { 0.0 };
+        ValueSplit {
+            near_share: near[0] / (near[0] + mid[0]).max(1.0),
+            near_mse_base: mean(near, 1),
+            near_mse_refined: mean(near, 2),
+            mid_mse_base: mean(mid, 1),
+            mid_mse_refined: mean(mid, 2),
+        }
+    }
+
+    /// Refined against base in dB (positive = refined better) from two MSEs.
+    pub fn gain_db(base: f64, refined: f64) -> f64 {
+        if base > 0.0 && refined > 0.0 {
+            10.0 * (base / refined).log10()
+        } else {
+            0.0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(values: &[f32]) -> Image {
+        // One row of pixels whose three channels share each value.
+        let n = values.len();
+        let mut data = Vec::with_capacity(3 * n);
+        for _ in 0..3 {
+            data.extend_from_slice(values);
+        }
+        Image { width: n, height: 1, data }
+    }
+
+    #[test]
+    fn value_split_pools_errors_by_the_clean_value() {
+        // Clean: one near-black, one near-white, two mid-tones (8-bit 10, 250, 100, 150).
+        let clean = image(&[10.0 / 255.0, 250.0 / 255.0, 100.0 / 255.0, 150.0 / 255.0]);
+        // Base off by 8 levels on the near values and 2 on the mid-tones; refined off by 2 and 4.
+        let base = image(&[18.0 / 255.0, 242.0 / 255.0, 102.0 / 255.0, 148.0 / 255.0]);
+        let refined = image(&[12.0 / 255.0, 248.0 / 255.0, 104.0 / 255.0, 146.0 / 255.0]);
+        let s = ValueSplit::of([(&clean, &base, &refined)]);
+        assert_eq!(s.near_share, 0.5);
+        assert_eq!((s.near_mse_base, s.near_mse_refined), (64.0, 4.0));
+        assert_eq!((s.mid_mse_base, s.mid_mse_refined), (4.0, 16.0));
+        assert!((ValueSplit::gain_db(64.0, 4.0) - 12.0412).abs() < 1e-3);
+        assert!(ValueSplit::gain_db(4.0, 16.0) < 0.0);
+    }
+}
