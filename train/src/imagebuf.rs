@@ -155,6 +155,15 @@ impl Photo {
         Ok(Photo { width: w as usize, height: h as usize, rgb: rgb.into_raw() })
     }
 
+    /// The photo scaled by `factor` (in (0, 1)) with the triangle filter of [`Photo::load`].
+    pub fn downscaled(&self, factor: f64) -> Photo {
+        let nw = ((self.width as f64 * factor).round() as u32).max(1);
+        let nh = ((self.height as f64 * factor).round() as u32).max(1);
+        let src = image::RgbImage::from_raw(self.width as u32, self.height as u32, self.rgb.clone()).expect("a photo holds width*height*3 bytes");
+        let out = image::imageops::resize(&src, nw, nh, image::imageops::FilterType::Triangle);
+        Photo { width: nw as usize, height: nh as usize, rgb: out.into_raw() }
+    }
+
     pub fn region(&self, x0: usize, y0: usize, w: usize, h: usize) -> Image {
         assert!(x0 + w <= self.width && y0 + h <= self.height, "region outside the photo");
         let mut out = Image::new(w, h);
