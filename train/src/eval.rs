@@ -38,15 +38,16 @@ pub fn eval(run_dir: &Path, full: bool, crop: Option<usize>, val_dirs: &[PathBuf
     }
     row("mean", &mean);
     let split = ValueSplit::of(val.iter().zip(&outputs).map(|(p, (b, r))| (&p.val.clean, b, r)));
-    let line = |what: &str, share: f64, base: f64, refined: f64| {
+    let line = |what: &str, share: f64, base: f64, refined: f64, corr: f64| {
         println!(
-            "{what} ({:.1} % of channel values): MSE base {base:.1} -> refined {refined:.1} levels^2 ({:+.2} dB)",
+            "{what} ({:.1} % of channel values): MSE base {base:.1} -> refined {refined:.1} levels^2 ({:+.2} dB), \
+             correlation of R's change with F's error {corr:.3}",
             100.0 * share,
             ValueSplit::gain_db(base, refined)
         )
     };
-    line("clean value near 0/255", split.near_share, split.near_mse_base, split.near_mse_refined);
-    line("mid-tones", 1.0 - split.near_share, split.mid_mse_base, split.mid_mse_refined);
+    line("clean value near 0/255", split.near_share, split.near_mse_base, split.near_mse_refined, split.near_correlation);
+    line("mid-tones", 1.0 - split.near_share, split.mid_mse_base, split.mid_mse_refined, split.mid_correlation);
     let (params_base, params_refiner) = ptgrm_model::export::parameter_counts(&run.model).map_err(|e| anyhow::anyhow!(e))?;
     let json = serde_json::json!({
         "recipe": run.recipe.name,
@@ -62,6 +63,8 @@ pub fn eval(run_dir: &Path, full: bool, crop: Option<usize>, val_dirs: &[PathBuf
             "near_mse_refined": split.near_mse_refined,
             "mid_mse_base": split.mid_mse_base,
             "mid_mse_refined": split.mid_mse_refined,
+            "near_correlation": split.near_correlation,
+            "mid_correlation": split.mid_correlation,
         },
         "images": per.iter().map(|(n, s)| serde_json::json!({"name": n, "scores": s.to_map("")})).collect::<Vec<_>>(),
     });

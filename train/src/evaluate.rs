@@ -135,6 +135,11 @@ pub struct ValueSplit {
     pub near_mse_refined: f64,
     pub mid_mse_base: f64,
     pub mid_mse_refined: f64,
+    /// Correlation of R's change (refined - base) with F's error (clean - base), near 0/255
+    /// and on mid-tones: about 0 where R's change carries no information about F's error and
+    /// only adds variance.
+    pub near_correlation: f64,
+    pub mid_correlation: f64,
 }
 
 /// Clean 8-bit values at most this far from 0 or 255 count as near (0.1 of the range).
@@ -143,24 +148,31 @@ pub const NEAR_LEVELS: u8 = 25;
 impl ValueSplit {
     /// `triples`: (clean, base, refined) images of equal size.
     pub fn of<'a>(triples: impl IntoIterator<Item = (&'a Image, &'a Image, &'a Image)>) -> ValueSplit {
-        let (mut near, mut mid) = ([0f64; 3], [0f64; 3]); // count, base sum, refined sum
+        // count, sum of base error^2, of refined error^2, of (base error * R's change), of R's change^2
+        let (mut near, mut mid) = ([0f64; 5], [0f64; 5]);
         for (clean, base, refined) in triples {
             let (c, b, r) = (clean.to_rgb8(), base.to_rgb8(), refined.to_rgb8());
             for i in 0..c.len() {
                 let acc = if c[i] <= NEAR_LEVELS || c[i] >= 255 - NEAR_LEVELS { &mut near } else { &mut mid };
                 let (db, dr) = (b[i] as f64 - c[i] as f64, r[i] as f64 - c[i] as f64);
+                let change = r[i] as f64 - b[i] as f64;
                 acc[0] += 1.0;
                 acc[1] += db * db;
                 acc[2] += dr * dr;
+                acc[3] += -db * change;
+                acc[4] += change * change;
             }
         }
-        let mean = |a: [f64; 3], k: usize| if a[0] > 0.0 { a[k] / a[0] } else { 0.0 };
+        let mean = |a: [f64; 5], k: usize| if a[0] > 0.0 { a[k] / a[0] } else { 0.0 };
+        let correlation = |a: [f64; 5]| if a[1] > 0.0 && a[4] > 0.0 { a[3] / (a[1] * a[4]).sqrt() } else { 0.0 };
         ValueSplit {
             near_share: near[0] / (near[0] + mid[0]).max(1.0),
             near_mse_base: mean(near, 1),
             near_mse_refined: mean(near, 2),
             mid_mse_base: mean(mid, 1),
             mid_mse_refined: mean(mid, 2),
+            near_correlation: correlation(near),
+            mid_correlation: correlation(mid),
         }
     }
 
@@ -199,6 +211,10 @@ mod tests {
         assert_eq!(s.near_share, 0.5);
         assert_eq!((s.near_mse_base, s.near_mse_refined), (64.0, 4.0));
         assert_eq!((s.mid_mse_base, s.mid_mse_refined), (4.0, 16.0));
+        // Near: R moves both values 6 levels towards the clean ones (F's error is -8 and +8).
+        assert!((s.near_correlation - 1.0).abs() < 1e-9, "{}", s.near_correlation);
+        // Mid: F is off by +2 and -2, R moves each 2 more the same way: the wrong direction.
+        assert!((s.mid_correlation + 1.0).abs() < 1e-9, "{}", s.mid_correlation);
         assert!((ValueSplit::gain_db(64.0, 4.0) - 12.0412).abs() < 1e-3);
         assert!(ValueSplit::gain_db(4.0, 16.0) < 0.0);
     }
