@@ -18,12 +18,12 @@ PTGRM=target/release/ptgrm
 
 # task -> committed run whose validation degradation defines the task's test inputs
 declare -A VAL_RUN=([lowlight]=checkpoints/lowlight-live-v2-smooth [denoise-s15]=checkpoints/denoise-s15-midtones
-  [denoise-s25]=checkpoints/denoise-s25-meanfree-midtones [denoise-s50]=checkpoints/denoise-s50-meanfree-no-prior)
+  [denoise-s25]=checkpoints/denoise-s25-nearclip [denoise-s50]=checkpoints/denoise-s50-meanfree-no-prior)
 # bundle -> task whose inputs score it, where that is neither its name nor its manifest's task:
 # the blind live denoiser is held against FFDNet at sigma 25 (issue 11's target)
 declare -A SCORED_AS=([denoise-live]=denoise-s25)
 # same-budget pairs (committed checkpoints, whole photos): what the prior and R_p's width buy
-ABLATIONS="denoise-s25-crop256 denoise-s25-no-prior denoise-s50-meanfree denoise-s50-meanfree-no-prior denoise-s50-meanfree-kp144"
+ABLATIONS="denoise-s25-crop256 denoise-s25-no-prior denoise-s25-meanfree denoise-s25-nearclip denoise-s50-meanfree denoise-s50-meanfree-no-prior denoise-s50-meanfree-kp144"
 
 make_val() {
   local task=$1 run=${VAL_RUN[$1]:-}
