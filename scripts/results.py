@@ -65,6 +65,7 @@ for name in ("denoise-s15", "denoise-s25", "denoise-s50"):
         print(f"| `{name}` refined >= FFDNet + 0.15 dB | {g:+.2f} dB ({psnr(name, 'base'):.2f} -> "
               f"{psnr(name, 'refined'):.2f}) | {verdict(g >= 0.15)} |")
 for with_prior, without, what in (("denoise-s25-crop256", "denoise-s25-no-prior", "sigma 25"),
+                                  ("denoise-s25-nearclip", "denoise-s25-nearclip-no-prior", "sigma 25, shipped recipe"),
                                   ("denoise-s50-meanfree", "denoise-s50-meanfree-no-prior", "sigma 50")):
     d = ablation_gain(with_prior, without)
     if d is not None:
