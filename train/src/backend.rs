@@ -18,12 +18,15 @@ use std::collections::BTreeMap;
 pub enum Backend {
     /// LibTorch (CPU) through the `tch` crate; needs the `tch` feature (default).
     Tch,
+    /// The same trainer on CUDA device 0: needs a LibTorch with CUDA loaded at run time
+    /// (docs/training.md, "Training on a GPU").
+    TchCuda,
     /// burn's pure-Rust `flex` CPU backend (or CUDA with the `cuda` feature).
     Flex,
 }
 
 impl Backend {
-    pub const NAMES: &'static str = "tch, flex";
+    pub const NAMES: &'static str = "tch, tch-cuda, flex";
 
     /// The fastest backend compiled in.
     pub fn default_for_build() -> Backend {
@@ -33,7 +36,10 @@ impl Backend {
     pub fn parse(name: &str) -> Result<Backend> {
         match name {
             "tch" | "libtorch" if cfg!(feature = "tch") => Ok(Backend::Tch),
-            "tch" | "libtorch" => bail!("backend {name:?} is not compiled into this trainer (build with --features tch)"),
+            "tch-cuda" | "cuda" if cfg!(feature = "tch") => Ok(Backend::TchCuda),
+            "tch" | "libtorch" | "tch-cuda" | "cuda" => {
+                bail!("backend {name:?} is not compiled into this trainer (build with --features tch)")
+            }
             "flex" | "burn" => Ok(Backend::Flex),
             other => bail!("unknown backend {other:?}; expected one of {}", Backend::NAMES),
         }
@@ -42,6 +48,7 @@ impl Backend {
     pub fn name(self) -> &'static str {
         match self {
             Backend::Tch => "tch",
+            Backend::TchCuda => "tch-cuda",
             Backend::Flex => "flex",
         }
     }
@@ -141,9 +148,22 @@ pub fn trainer(
         }
         Backend::Flex => Ok(Box::new(BurnTrainer::new(cfg, loss, seed, params, optimizer))),
         #[cfg(feature = "tch")]
-        Backend::Tch => Ok(Box::new(crate::tch_train::TchTrainer::new(cfg, loss, seed, params, optimizer))),
+        Backend::Tch => Ok(Box::new(crate::tch_train::TchTrainer::new(cfg, loss, seed, params, optimizer, tch::Device::Cpu))),
+        #[cfg(feature = "tch")]
+        Backend::TchCuda => {
+            if !tch::Cuda::is_available() {
+                bail!(
+                    "backend \"tch-cuda\": LibTorch sees no CUDA device. The trainer needs a CUDA build of the \
+                     LibTorch it was compiled against, with libtorch_cuda.so loaded (docs/training.md, \
+                     \"Training on a GPU\"), and a visible GPU"
+                );
+            }
+            // Fixed crop sizes: let cuDNN pick the fastest convolution once per shape.
+            tch::Cuda::cudnn_set_benchmark(true);
+            Ok(Box::new(crate::tch_train::TchTrainer::new(cfg, loss, seed, params, optimizer, tch::Device::Cuda(0))))
+        }
         #[cfg(not(feature = "tch"))]
-        Backend::Tch => bail!("backend \"tch\" is not compiled into this trainer (build with --features tch)"),
+        Backend::Tch | Backend::TchCuda => bail!("backend {:?} is not compiled into this trainer (build with --features tch)", backend.name()),
     }
 }
 

@@ -27,6 +27,8 @@ pub struct BenchOptions<'a> {
     /// Override the recipe's data.view_reuse.
     pub view_reuse: Option<usize>,
     pub backend: Backend,
+    /// Producer threads (see `Feeder::start`).
+    pub feed_threads: usize,
 }
 
 pub fn bench(o: &BenchOptions) -> Result<()> {
@@ -43,8 +45,6 @@ pub fn bench(o: &BenchOptions) -> Result<()> {
     let n = o.batch.unwrap_or(recipe.train.batch);
     let cfg = model_config(&recipe)?;
     let set = Arc::new(TrainSet::load(&recipe.data, &recipe.degradation, recipe.seed)?);
-    let prior = open_prior(&recipe, cfg.refiner.prior_dim)?;
-    let ext = open_external_base(&recipe)?;
     let loss = LossConfig::of(&recipe);
     let builtin = loss.builtin;
     // Default warm-up: the steps that first fill the view pool, which fit pays once per session.
@@ -64,14 +64,16 @@ pub fn bench(o: &BenchOptions) -> Result<()> {
         );
     }
     let total = warmup + o.steps;
-    let feeder = Feeder::start(Arc::clone(&set), prior, ext, (0, total), n, cfg.refiner.prior_dim, PriorDropout { rate: recipe.train.prior_dropout, seed: recipe.seed });
+    let open = || Ok((open_prior(&recipe, cfg.refiner.prior_dim)?, open_external_base(&recipe)?));
+    let dropout = PriorDropout { rate: recipe.train.prior_dropout, seed: recipe.seed };
+    let mut feeder = Feeder::start(Arc::clone(&set), &open, (0, total), n, cfg.refiner.prior_dim, dropout, o.feed_threads)?;
     let (mut data, mut prior_s, mut base_s, mut step_s) = (0.0, 0.0, 0.0, 0.0);
     let mut started = Instant::now();
     for step in 0..total {
         if step == warmup {
             started = Instant::now();
         }
-        let p = feeder.next()?;
+        let p = feeder.recv()?;
         let b = p.step_batch();
         let t0 = Instant::now();
         let r = t.step(&b, 1e-4);
@@ -89,7 +91,7 @@ pub fn bench(o: &BenchOptions) -> Result<()> {
     drop(feeder);
     let k = o.steps as f64;
     println!(
-        "{}: batch {n} of {}x{} crops, F {} ({}) + R {} parameters, backend {}, view_reuse {}, {} threads",
+        "{}: batch {n} of {}x{} crops, F {} ({}) + R {} parameters, backend {}, view_reuse {}, {} feed threads, {} cores",
         recipe.name,
         recipe.data.crop,
         recipe.data.crop,
@@ -98,6 +100,7 @@ pub fn bench(o: &BenchOptions) -> Result<()> {
         count("refiner."),
         t.backend().name(),
         recipe.data.view_reuse,
+        o.feed_threads,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
     println!(

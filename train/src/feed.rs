@@ -1,6 +1,13 @@
-//! The batch feeder: a producer thread that prepares the batches of steps `start..end` in order
-//! (crops, priors and, for an external F, its outputs) while the trainer runs the current step.
-//! `fit` and `bench` use the same feeder, so `train bench` times what `fit` does.
+//! The batch feeder: producer threads that prepare the batches of steps `start..end` (crops,
+//! priors and, for an external F, its outputs) while the trainer runs the current step, handed
+//! over in step order. `fit` and `bench` use the same feeder, so `train bench` times what `fit`
+//! does.
+//!
+//! One producer keeps two cores busy on a CPU trainer. A GPU trainer steps faster than one
+//! producer can prepare batches, so the feeder can run several lanes: lane k prepares steps
+//! start + k, start + k + lanes, ..., each with its own ONNX sessions and view pool. A batch is
+//! a pure function of its step (see `pool`), so the batches, and the run, do not depend on
+//! the number of lanes.
 
 use crate::backend::StepBatch;
 use crate::data::{Batch, PriorInput, TrainSet};
@@ -63,10 +70,20 @@ impl PriorDropout {
     }
 }
 
-pub struct Feeder {
+/// One producer thread and the channel it hands its batches over.
+struct Lane {
     rx: Option<Receiver<Result<Prepared>>>,
     handle: Option<JoinHandle<()>>,
 }
+
+pub struct Feeder {
+    lanes: Vec<Lane>,
+    start: u64,
+    next: u64,
+}
+
+/// Opens one producer's prior G and external F (each lane runs its own ONNX sessions).
+pub type OpenModels<'a> = &'a dyn Fn() -> Result<(Option<PriorModel>, Option<OnnxGraph>)>;
 
 /// The centred `side` x `side` window of each of `planes` square planes of side `from`.
 fn centre_crops(data: &[f32], planes: usize, from: usize, side: usize) -> Vec<f32> {
@@ -135,59 +152,100 @@ fn fresh_batch(
 }
 
 impl Feeder {
-    /// Starts preparing steps `start..end` (batch `n`, prior length `dim`), two ahead.
+    /// Starts preparing steps `start..end` (batch `n`, prior length `dim`) on `lanes` producer
+    /// threads, each two steps ahead.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         set: Arc<TrainSet>,
-        mut prior: Option<PriorModel>,
-        mut ext: Option<OnnxGraph>,
+        open: OpenModels,
         (start, end): (u64, u64),
         n: usize,
         dim: usize,
         dropout: PriorDropout,
-    ) -> Feeder {
-        let (tx, rx) = sync_channel::<Result<Prepared>>(2);
-        let handle = std::thread::spawn(move || {
-            let mut whole_cache = HashMap::new();
-            let mut pool = (set.view_reuse > 1).then(|| ViewPool::new(set.pool_views, set.view_reuse));
-            for step in start..end {
-                let made = match pool.as_mut() {
-                    Some(pool) => pool
-                        .batch(&set, step, n, prior.as_mut(), dim, ext.as_mut())
-                        .map(|(batch, priors, external_base, timing)| Prepared { step, batch, priors, external_base, timing }),
-                    None => fresh_batch(&set, step, n, prior.as_mut(), dim, ext.as_mut(), &mut whole_cache),
-                };
-                let made = made.map(|mut p| {
-                    dropout.apply(&mut p.priors, step);
-                    p
-                });
-                let failed = made.is_err();
-                if tx.send(made).is_err() || failed {
-                    return;
+        lanes: usize,
+    ) -> Result<Feeder> {
+        if lanes == 0 {
+            bail!("the feeder needs at least one producer thread (--feed-threads 0 given)");
+        }
+        let mut out = Vec::with_capacity(lanes);
+        for k in 0..lanes as u64 {
+            let (mut prior, mut ext) = open()?;
+            let set = Arc::clone(&set);
+            let (tx, rx) = sync_channel::<Result<Prepared>>(2);
+            let handle = std::thread::spawn(move || {
+                let mut whole_cache = HashMap::new();
+                let mut pool = (set.view_reuse > 1).then(|| ViewPool::new(set.pool_views, set.view_reuse));
+                for step in (start + k..end).step_by(lanes) {
+                    let made = match pool.as_mut() {
+                        Some(pool) => pool
+                            .batch(&set, step, n, prior.as_mut(), dim, ext.as_mut())
+                            .map(|(batch, priors, external_base, timing)| Prepared { step, batch, priors, external_base, timing }),
+                        None => fresh_batch(&set, step, n, prior.as_mut(), dim, ext.as_mut(), &mut whole_cache),
+                    };
+                    let made = made.map(|mut p| {
+                        dropout.apply(&mut p.priors, step);
+                        p
+                    });
+                    let failed = made.is_err();
+                    if tx.send(made).is_err() || failed {
+                        return;
+                    }
                 }
-            }
-        });
-        Feeder { rx: Some(rx), handle: Some(handle) }
+            });
+            out.push(Lane { rx: Some(rx), handle: Some(handle) });
+        }
+        Ok(Feeder { lanes: out, start, next: start })
     }
 
     /// The next step's batch (in step order), or the producer's error.
-    pub fn next(&self) -> Result<Prepared> {
-        self.rx.as_ref().expect("feeder running").recv().map_err(|_| anyhow!("data thread stopped"))?
+    pub fn recv(&mut self) -> Result<Prepared> {
+        let k = ((self.next - self.start) % self.lanes.len() as u64) as usize;
+        let rx = self.lanes[k].rx.as_ref().expect("feeder running");
+        let p = rx.recv().map_err(|_| anyhow!("data thread stopped"))??;
+        debug_assert_eq!(p.step, self.next, "lane {k} handed over the wrong step");
+        self.next += 1;
+        Ok(p)
     }
 }
 
 impl Drop for Feeder {
     fn drop(&mut self) {
-        // Closing the channel stops the producer at its next send.
-        self.rx.take();
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
+        // Closing the channels stops the producers at their next send.
+        for lane in &mut self.lanes {
+            lane.rx.take();
+        }
+        for lane in &mut self.lanes {
+            if let Some(h) = lane.handle.take() {
+                let _ = h.join();
+            }
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::PriorDropout;
+    use super::{Feeder, PriorDropout};
+    use std::sync::Arc;
+
+    /// A GPU run feeds from several lanes: the batches must be those of one producer, in order,
+    /// so a run's result does not depend on --feed-threads.
+    #[test]
+    fn lanes_hand_over_the_single_producers_batches_in_step_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = Arc::new(crate::pool::tests::train_set(dir.path(), 3));
+        let no_models = || Ok((None, None));
+        let batches = |lanes: usize| {
+            let mut f = Feeder::start(Arc::clone(&set), &no_models, (5, 17), 2, 4, PriorDropout { rate: 0.0, seed: 1 }, lanes).unwrap();
+            (5..17).map(|_| f.recv().unwrap()).map(|p| (p.step, p.batch.degraded, p.batch.clean)).collect::<Vec<_>>()
+        };
+        let one = batches(1);
+        assert_eq!(one.iter().map(|b| b.0).collect::<Vec<_>>(), (5..17).collect::<Vec<_>>());
+        assert!(one[0].1 != one[1].1, "consecutive steps must differ for the check to mean anything");
+        for lanes in [2, 3, 5] {
+            assert!(batches(lanes) == one, "{lanes} lanes gave other batches than one producer");
+        }
+        assert!(Feeder::start(set, &no_models, (0, 4), 2, 4, PriorDropout { rate: 0.0, seed: 1 }, 0).is_err());
+    }
 
     #[test]
     fn prior_dropout_zeroes_about_its_rate_and_keeps_the_mean() {

@@ -30,6 +30,8 @@ pub struct FitOptions<'a> {
     /// Lengthen the run's schedule by this many steps (with --resume; see RunDir::extend).
     pub extend_steps: Option<u64>,
     pub backend: Backend,
+    /// Producer threads preparing batches (1 suits a CPU trainer; a GPU one needs more).
+    pub feed_threads: usize,
     pub quiet: bool,
 }
 
@@ -182,15 +184,16 @@ pub fn fit(opts: &FitOptions) -> Result<()> {
         return Ok(());
     }
 
-    let feeder = Feeder::start(
+    let open = || Ok((open_prior(recipe, cfg.refiner.prior_dim)?, open_external_base(recipe)?));
+    let mut feeder = Feeder::start(
         Arc::clone(&train_set),
-        open_prior(recipe, cfg.refiner.prior_dim)?,
-        open_external_base(recipe)?,
+        &open,
         (state.step, tc.steps),
         tc.batch,
         cfg.refiner.prior_dim,
         PriorDropout { rate: tc.prior_dropout, seed: recipe.seed },
-    );
+        opts.feed_threads,
+    )?;
 
     let tty = std::io::stderr().is_terminal() && !opts.quiet;
     let session_start = Instant::now();
@@ -203,7 +206,7 @@ pub fn fit(opts: &FitOptions) -> Result<()> {
         _ => "val -".to_string(),
     };
     while state.step < tc.steps {
-        let p = feeder.next()?;
+        let p = feeder.recv()?;
         debug_assert_eq!(p.step, state.step);
         let batch = p.step_batch();
         let lr = tc.lr_at(state.step);

@@ -29,9 +29,15 @@ enum Cmd {
         /// With --resume: lengthen the schedule by N steps (cosine stretched over the new total).
         #[arg(long, value_name = "N")]
         extend_steps: Option<u64>,
-        /// Training backend: tch (LibTorch, default) or flex (burn). Checkpoints work with both.
+        /// Training backend: tch (LibTorch on CPU, default), tch-cuda (LibTorch on CUDA device 0) or
+        /// flex (burn). Checkpoints work with all three.
         #[arg(long, value_name = "NAME")]
         backend: Option<String>,
+        /// Producer threads preparing batches (view pool, prior G, frozen F) in parallel: 1
+        /// suits the CPU trainer; tch-cuda steps faster than one can feed. Batches, and so the
+        /// run, are the same for any value.
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        feed_threads: usize,
         /// Only errors and the final summary.
         #[arg(long)]
         quiet: bool,
@@ -78,9 +84,14 @@ enum Cmd {
         /// Uncounted steps first (default: enough to fill the view pool, at least 3).
         #[arg(long)]
         warmup: Option<u64>,
-        /// Training backend: tch (default) or flex.
+        /// Training backend: tch (default), tch-cuda or flex.
         #[arg(long, value_name = "NAME")]
         backend: Option<String>,
+        /// Producer threads preparing batches (view pool, prior G, frozen F) in parallel: 1
+        /// suits the CPU trainer; tch-cuda steps faster than one can feed. Batches, and so the
+        /// run, are the same for any value.
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        feed_threads: usize,
         /// Override the recipe's data.view_reuse.
         #[arg(long)]
         view_reuse: Option<usize>,
@@ -124,7 +135,7 @@ fn backend_named(name: Option<&str>) -> anyhow::Result<Backend> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
-        Cmd::Fit { recipe, out, resume, stop_after, extend_steps, backend, quiet } => backend_named(backend.as_deref())
+        Cmd::Fit { recipe, out, resume, stop_after, extend_steps, backend, feed_threads, quiet } => backend_named(backend.as_deref())
             .and_then(|backend| {
                 ptgrm_train::fit::fit(&ptgrm_train::fit::FitOptions {
                     recipe: recipe.as_deref(),
@@ -133,6 +144,7 @@ fn main() -> ExitCode {
                     stop_after,
                     extend_steps,
                     backend,
+                    feed_threads,
                     quiet,
                 })
             }),
@@ -144,8 +156,17 @@ fn main() -> ExitCode {
             println!("wrote bundle {} ({} {}, {} trained parameters, step {})", out.display(), m.name, m.task, n, m.provenance.steps);
         }),
         Cmd::Eval { run, full, crop, val, save_images } => ptgrm_train::eval::eval(&run, full, crop, &val, save_images.as_deref()),
-        Cmd::Bench { recipe, steps, warmup, backend, view_reuse, batch, crop } => backend_named(backend.as_deref()).and_then(|backend| {
-            ptgrm_train::bench::bench(&ptgrm_train::bench::BenchOptions { recipe: &recipe, steps, warmup, batch, crop, view_reuse, backend })
+        Cmd::Bench { recipe, steps, warmup, backend, feed_threads, view_reuse, batch, crop } => backend_named(backend.as_deref()).and_then(|backend| {
+            ptgrm_train::bench::bench(&ptgrm_train::bench::BenchOptions {
+                recipe: &recipe,
+                steps,
+                warmup,
+                batch,
+                crop,
+                view_reuse,
+                backend,
+                feed_threads,
+            })
         }),
         Cmd::Grid { out, rows, crop, centre } => grid(&out, &rows, crop, &centre),
     };

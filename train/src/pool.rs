@@ -147,12 +147,12 @@ impl ViewPool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::data::DataConfig;
     use crate::degrade::{Degradation, GaussianNoise};
 
-    fn train_set(dir: &std::path::Path, reuse: usize) -> TrainSet {
+    pub(crate) fn train_set(dir: &std::path::Path, reuse: usize) -> TrainSet {
         for (i, (w, h)) in [(60u32, 50u32), (48, 64)].into_iter().enumerate() {
             let buf: Vec<u8> = (0..w * h * 3).map(|v| (v as u8).wrapping_mul(3 + i as u8)).collect();
             image::save_buffer(dir.join(format!("{i}.png")), &buf, w, h, image::ColorType::Rgb8).unwrap();

@@ -30,9 +30,9 @@ pub fn tensor(shape: &[usize], data: &[f32]) -> Tensor {
     Tensor::from_slice(data).reshape(dims.as_slice())
 }
 
-/// Row-major f32 values of a tensor (any rank).
+/// Row-major f32 values of a tensor (any rank, any device).
 pub fn values(t: &Tensor) -> Vec<f32> {
-    let t = t.detach().to_kind(Kind::Float).contiguous().view(-1);
+    let t = t.detach().to_device(Device::Cpu).to_kind(Kind::Float).contiguous().view(-1);
     let n = t.numel();
     let mut out = vec![0f32; n];
     t.copy_data(&mut out, n);
@@ -46,18 +46,20 @@ fn dims(t: &Tensor) -> Vec<usize> {
 /// Learnable parameters by name, in their model shapes.
 pub struct TchStore {
     pub seed: u64,
+    /// Where parameters (and every tensor the forward makes) live.
+    pub device: Device,
     /// New parameters become autograd leaves (training) or plain tensors (inference).
     pub trainable: bool,
     pub tensors: BTreeMap<String, Tensor>,
 }
 
 impl TchStore {
-    pub fn new(seed: u64, trainable: bool) -> TchStore {
-        TchStore { seed, trainable, tensors: BTreeMap::new() }
+    pub fn new(seed: u64, trainable: bool, device: Device) -> TchStore {
+        TchStore { seed, device, trainable, tensors: BTreeMap::new() }
     }
 
     pub fn insert(&mut self, name: &str, v: &ParamValue) {
-        let t = tensor(&v.shape, &v.data);
+        let t = tensor(&v.shape, &v.data).to_device(self.device);
         self.tensors.insert(name.to_string(), if self.trainable { t.set_requires_grad(true) } else { t });
     }
 
@@ -76,7 +78,7 @@ impl TchStore {
     }
 }
 
-/// The `Ops` implementation over a parameter store (CPU).
+/// The `Ops` implementation over a parameter store (on the store's device).
 pub struct TchOps<'a> {
     pub store: &'a mut TchStore,
 }
@@ -100,7 +102,7 @@ impl Ops for TchOps<'_> {
     }
 
     fn constant(&mut self, shape: &[usize], data: &[f32]) -> TT {
-        TT(tensor(shape, data))
+        TT(tensor(shape, data).to_device(self.store.device))
     }
 
     fn conv2d(&mut self, x: &TT, weight: &TT, bias: Option<&TT>, conv: Conv2d) -> TT {
@@ -219,7 +221,7 @@ impl Ops for TchOps<'_> {
     fn coord_grid(&mut self, like: &TT) -> TT {
         let [n, _, h, w] = dims4(&like.0);
         // -1 + 2i / max(len - 1, 1), as the op set defines it.
-        let axis = |len: i64| Tensor::arange(len, (Kind::Float, Device::Cpu)) * (2.0 / (len.max(2) - 1) as f64) - 1.0;
+        let axis = |len: i64| Tensor::arange(len, (Kind::Float, like.0.device())) * (2.0 / (len.max(2) - 1) as f64) - 1.0;
         let xs = axis(w).view([1, 1, 1, w]).expand([n, 1, h, w], false);
         let ys = axis(h).view([1, 1, h, 1]).expand([n, 1, h, w], false);
         TT(Tensor::cat(&[xs, ys], 1))

@@ -8,7 +8,7 @@ use crate::tch_ops::{tensor, values, TchOps, TchStore, TT};
 use ptgrm_model::export::ModelConfig;
 use ptgrm_model::params::{ParamMap, ParamValue};
 use std::collections::BTreeMap;
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// Charbonnier loss mean(sqrt((x - y)^2 + eps^2)); with `near_clip_weight` != 1 a weighted
 /// mean in which each channel value whose target lies within [`NEAR_CLIP`] of 0 or 1 counts
@@ -76,8 +76,15 @@ const BETA2: f64 = 0.999;
 const EPS: f64 = 1e-8;
 
 impl TchTrainer {
-    pub fn new(cfg: &ModelConfig, loss: LossConfig, seed: u64, params: &ParamMap, opt: Option<&OptimizerState>) -> TchTrainer {
-        let mut store = TchStore::new(seed, true);
+    pub fn new(
+        cfg: &ModelConfig,
+        loss: LossConfig,
+        seed: u64,
+        params: &ParamMap,
+        opt: Option<&OptimizerState>,
+        device: Device,
+    ) -> TchTrainer {
+        let mut store = TchStore::new(seed, true, device);
         store.load_param_map(params);
         let (mut m, mut v) = (BTreeMap::new(), BTreeMap::new());
         let mut t = 0;
@@ -86,7 +93,7 @@ impl TchTrainer {
                 for (k, val) in src {
                     // Moments are stored flat; give them the parameter's shape.
                     let shape = params.get(k).map(|p| p.shape.clone()).unwrap_or_else(|| vec![val.data.len()]);
-                    dst.insert(k.clone(), tensor(&shape, &val.data));
+                    dst.insert(k.clone(), tensor(&shape, &val.data).to_device(device));
                 }
             }
             t = o.t;
@@ -141,16 +148,16 @@ impl TchTrainer {
 
 impl Trainer for TchTrainer {
     fn backend(&self) -> Backend {
-        Backend::Tch
+        if self.store.device == Device::Cpu { Backend::Tch } else { Backend::TchCuda }
     }
 
     fn step(&mut self, b: &StepBatch, lr: f64) -> StepResult {
-        let (n, s, lc) = (b.n, b.side, self.loss);
+        let (n, s, lc, dev) = (b.n, b.side, self.loss, self.store.device);
         let dim = b.priors.len() / n;
-        let x = TT(tensor(&[n, 3, s, s], b.degraded));
-        let y = tensor(&[n, 3, s, s], b.clean);
-        let g = TT(tensor(&[n, dim], b.priors));
-        let ext = b.external_base.map(|v| TT(tensor(&[n, 3, s, s], v)));
+        let x = TT(tensor(&[n, 3, s, s], b.degraded).to_device(dev));
+        let y = tensor(&[n, 3, s, s], b.clean).to_device(dev);
+        let g = TT(tensor(&[n, dim], b.priors).to_device(dev));
+        let ext = b.external_base.map(|v| TT(tensor(&[n, 3, s, s], v).to_device(dev)));
         let mut ops = TchOps { store: &mut self.store };
         let (loss, loss_base, loss_ref) = if lc.base_alone() {
             let base = ptgrm_model::base::base_forward(&mut ops, self.cfg.base.as_ref().expect("built-in F"), &x);

@@ -105,7 +105,7 @@ checkpoint_every = 2
 }
 
 fn fit_run(recipe: Option<&Path>, out: &Path, resume: bool, stop_after: Option<u64>) {
-    fit(&FitOptions { recipe, out, resume, stop_after, extend_steps: None, backend: ptgrm_train::backend::Backend::default_for_build(), quiet: true }).unwrap();
+    fit(&FitOptions { recipe, out, resume, stop_after, extend_steps: None, backend: ptgrm_train::backend::Backend::default_for_build(), feed_threads: 1, quiet: true }).unwrap();
 }
 
 fn final_params(run: &Path) -> ptgrm_model::params::ParamMap {
@@ -304,6 +304,7 @@ fn extend_steps_lengthens_a_finished_run_with_the_stretched_schedule() {
         stop_after: None,
         extend_steps: Some(extend),
         backend: ptgrm_train::backend::Backend::default_for_build(),
+        feed_threads: 1,
         quiet: true,
     };
     fit(&opts(8, true)).unwrap();
@@ -364,6 +365,7 @@ fn init_from_starts_a_run_from_another_runs_parameters() {
             stop_after: None,
             extend_steps: None,
             backend: ptgrm_train::backend::Backend::default_for_build(),
+            feed_threads: 1,
             quiet: true
         })
         .unwrap_err()
@@ -399,11 +401,11 @@ fn ck_final(run: &Path) -> Checkpoint {
 fn bad_recipes_and_runs_give_clear_errors() {
     let fx = fixture();
     let out = fx.root.join("r");
-    let missing = fit(&FitOptions { recipe: Some(&fx.root.join("nope.toml")), out: &out, resume: false, stop_after: None, extend_steps: None, backend: ptgrm_train::backend::Backend::default_for_build(), quiet: true });
+    let missing = fit(&FitOptions { recipe: Some(&fx.root.join("nope.toml")), out: &out, resume: false, stop_after: None, extend_steps: None, backend: ptgrm_train::backend::Backend::default_for_build(), feed_threads: 1, quiet: true });
     assert!(format!("{:#}", missing.unwrap_err()).contains("nope.toml"));
     let not_a_run = ptgrm_train::export::export(&fx.root.join("train"), &fx.root.join("b"));
     assert!(format!("{:#}", not_a_run.unwrap_err()).contains("not a run directory"));
     fit_run(Some(&fx.recipe), &out, false, Some(1));
-    let again = fit(&FitOptions { recipe: Some(&fx.recipe), out: &out, resume: false, stop_after: None, extend_steps: None, backend: ptgrm_train::backend::Backend::default_for_build(), quiet: true });
+    let again = fit(&FitOptions { recipe: Some(&fx.recipe), out: &out, resume: false, stop_after: None, extend_steps: None, backend: ptgrm_train::backend::Backend::default_for_build(), feed_threads: 1, quiet: true });
     assert!(format!("{:#}", again.unwrap_err()).contains("--resume"));
 }

@@ -77,7 +77,7 @@ val_every = 3
     );
     std::fs::write(root.join("r.toml"), recipe).unwrap();
     let run = root.join("run");
-    fit(&FitOptions { recipe: Some(&root.join("r.toml")), out: &run, resume: false, stop_after: None, extend_steps: None, backend: ptgrm_train::backend::Backend::default_for_build(), quiet: true }).unwrap();
+    fit(&FitOptions { recipe: Some(&root.join("r.toml")), out: &run, resume: false, stop_after: None, extend_steps: None, backend: ptgrm_train::backend::Backend::default_for_build(), feed_threads: 1, quiet: true }).unwrap();
     let ck = Checkpoint::read(&run.join("checkpoint.bin")).unwrap();
     assert_eq!(ck.state.step, 6);
     assert!(ck.groups["param"].keys().all(|k| k.starts_with("refiner.")), "only R has trainable parameters");
@@ -123,5 +123,16 @@ val_every = 3
         .unwrap();
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
-    assert!(err.contains("cuda-magic") && err.contains("tch, flex"), "{err}");
+    assert!(err.contains("cuda-magic") && err.contains("tch, tch-cuda, flex"), "{err}");
+    // The GPU backend on a machine (or a LibTorch) without CUDA: refused, saying why.
+    if std::env::var_os("CUDA_VISIBLE_DEVICES").is_none() && !std::path::Path::new("/dev/nvidia0").exists() {
+        let gpu = std::process::Command::new(env!("CARGO_BIN_EXE_train"))
+            .args(["bench", "--backend", "tch-cuda", "--steps", "1", "--recipe"])
+            .arg(root.join("r.toml"))
+            .output()
+            .unwrap();
+        assert!(!gpu.status.success());
+        let err = String::from_utf8_lossy(&gpu.stderr);
+        assert!(err.contains("tch-cuda") && err.contains("no CUDA device"), "{err}");
+    }
 }

@@ -47,7 +47,7 @@ fn burn_outputs(cfg: &ModelConfig, seed: u64, x: &[f32], g: &[f32], n: usize, h:
 #[allow(clippy::too_many_arguments)]
 fn tch_outputs(cfg: &ModelConfig, seed: u64, x: &[f32], g: &[f32], n: usize, h: usize, w: usize, ext: Option<&[f32]>) -> (Vec<f32>, Vec<f32>) {
     use ptgrm_train::tch_ops::{tensor, values, TchOps, TchStore, TT};
-    let mut store = TchStore::new(seed, false);
+    let mut store = TchStore::new(seed, false, tch::Device::Cpu);
     let mut ops = TchOps { store: &mut store };
     let xt = TT(tensor(&[n, 3, h, w], x));
     let gt = TT(tensor(&[n, cfg.refiner.prior_dim], g));
