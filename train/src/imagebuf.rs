@@ -143,13 +143,9 @@ impl Photo {
             .decode()
             .with_context(|| format!("decoding {}", path.display()))?;
         let mut rgb = img.to_rgb8();
-        let (w, h) = rgb.dimensions();
-        let long = w.max(h) as usize;
+        let long = rgb.width().max(rgb.height()) as usize;
         if max_side > 0 && long > max_side {
-            let s = max_side as f64 / long as f64;
-            let nw = ((w as f64 * s).round() as u32).max(1);
-            let nh = ((h as f64 * s).round() as u32).max(1);
-            rgb = image::imageops::resize(&rgb, nw, nh, image::imageops::FilterType::Triangle);
+            rgb = scaled(&rgb, max_side as f64 / long as f64);
         }
         let (w, h) = rgb.dimensions();
         Ok(Photo { width: w as usize, height: h as usize, rgb: rgb.into_raw() })
@@ -157,11 +153,10 @@ impl Photo {
 
     /// The photo scaled by `factor` (in (0, 1)) with the triangle filter of [`Photo::load`].
     pub fn downscaled(&self, factor: f64) -> Photo {
-        let nw = ((self.width as f64 * factor).round() as u32).max(1);
-        let nh = ((self.height as f64 * factor).round() as u32).max(1);
         let src = image::RgbImage::from_raw(self.width as u32, self.height as u32, self.rgb.clone()).expect("a photo holds width*height*3 bytes");
-        let out = image::imageops::resize(&src, nw, nh, image::imageops::FilterType::Triangle);
-        Photo { width: nw as usize, height: nh as usize, rgb: out.into_raw() }
+        let out = scaled(&src, factor);
+        let (w, h) = out.dimensions();
+        Photo { width: w as usize, height: h as usize, rgb: out.into_raw() }
     }
 
     pub fn region(&self, x0: usize, y0: usize, w: usize, h: usize) -> Image {
@@ -182,6 +177,14 @@ impl Photo {
     pub fn to_image(&self) -> Image {
         Image::from_rgb8(self.width, self.height, &self.rgb)
     }
+}
+
+/// `rgb` scaled by `factor` with the triangle filter (sides rounded, at least 1 pixel): how
+/// photos are brought to `max_side` and to `data.extra_scales`.
+fn scaled(rgb: &image::RgbImage, factor: f64) -> image::RgbImage {
+    let nw = ((rgb.width() as f64 * factor).round() as u32).max(1);
+    let nh = ((rgb.height() as f64 * factor).round() as u32).max(1);
+    image::imageops::resize(rgb, nw, nh, image::imageops::FilterType::Triangle)
 }
 
 #[cfg(test)]
