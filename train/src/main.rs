@@ -13,6 +13,20 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// Where and how the training step runs (`fit` and `bench` alike, so a bench times what fit does).
+#[derive(clap::Args)]
+struct TrainerArgs {
+    /// Training backend: tch (LibTorch on CPU, default), tch-cuda (LibTorch on CUDA device 0) or
+    /// flex (burn). Checkpoints work with all three.
+    #[arg(long, value_name = "NAME")]
+    backend: Option<String>,
+    /// Producer threads preparing batches (view pool, prior G, frozen F) in parallel: 1 suits
+    /// the CPU trainer; tch-cuda steps faster than one can feed. Batches, and so the run, are
+    /// the same for any value.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    feed_threads: usize,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Train from a recipe into a run directory (or continue one with --resume).
@@ -29,15 +43,8 @@ enum Cmd {
         /// With --resume: lengthen the schedule by N steps (cosine stretched over the new total).
         #[arg(long, value_name = "N")]
         extend_steps: Option<u64>,
-        /// Training backend: tch (LibTorch on CPU, default), tch-cuda (LibTorch on CUDA device 0) or
-        /// flex (burn). Checkpoints work with all three.
-        #[arg(long, value_name = "NAME")]
-        backend: Option<String>,
-        /// Producer threads preparing batches (view pool, prior G, frozen F) in parallel: 1
-        /// suits the CPU trainer; tch-cuda steps faster than one can feed. Batches, and so the
-        /// run, are the same for any value.
-        #[arg(long, value_name = "N", default_value_t = 1)]
-        feed_threads: usize,
+        #[command(flatten)]
+        trainer: TrainerArgs,
         /// Only errors and the final summary.
         #[arg(long)]
         quiet: bool,
@@ -84,14 +91,8 @@ enum Cmd {
         /// Uncounted steps first (default: enough to fill the view pool, at least 3).
         #[arg(long)]
         warmup: Option<u64>,
-        /// Training backend: tch (default), tch-cuda or flex.
-        #[arg(long, value_name = "NAME")]
-        backend: Option<String>,
-        /// Producer threads preparing batches (view pool, prior G, frozen F) in parallel: 1
-        /// suits the CPU trainer; tch-cuda steps faster than one can feed. Batches, and so the
-        /// run, are the same for any value.
-        #[arg(long, value_name = "N", default_value_t = 1)]
-        feed_threads: usize,
+        #[command(flatten)]
+        trainer: TrainerArgs,
         /// Override the recipe's data.view_reuse.
         #[arg(long)]
         view_reuse: Option<usize>,
@@ -135,7 +136,7 @@ fn backend_named(name: Option<&str>) -> anyhow::Result<Backend> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
-        Cmd::Fit { recipe, out, resume, stop_after, extend_steps, backend, feed_threads, quiet } => backend_named(backend.as_deref())
+        Cmd::Fit { recipe, out, resume, stop_after, extend_steps, trainer: TrainerArgs { backend, feed_threads }, quiet } => backend_named(backend.as_deref())
             .and_then(|backend| {
                 ptgrm_train::fit::fit(&ptgrm_train::fit::FitOptions {
                     recipe: recipe.as_deref(),
@@ -156,7 +157,7 @@ fn main() -> ExitCode {
             println!("wrote bundle {} ({} {}, {} trained parameters, step {})", out.display(), m.name, m.task, n, m.provenance.steps);
         }),
         Cmd::Eval { run, full, crop, val, save_images } => ptgrm_train::eval::eval(&run, full, crop, &val, save_images.as_deref()),
-        Cmd::Bench { recipe, steps, warmup, backend, feed_threads, view_reuse, batch, crop } => backend_named(backend.as_deref()).and_then(|backend| {
+        Cmd::Bench { recipe, steps, warmup, trainer: TrainerArgs { backend, feed_threads }, view_reuse, batch, crop } => backend_named(backend.as_deref()).and_then(|backend| {
             ptgrm_train::bench::bench(&ptgrm_train::bench::BenchOptions {
                 recipe: &recipe,
                 steps,

@@ -116,23 +116,23 @@ val_every = 3
         let rate: f64 = last.strip_prefix("steps/s ").unwrap_or_else(|| panic!("last line {last:?}")).parse().unwrap();
         assert!(rate > 0.0 && rate.is_finite(), "{last}");
     }
-    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_train"))
-        .args(["bench", "--backend", "cuda-magic", "--recipe"])
-        .arg(root.join("r.toml"))
-        .output()
-        .unwrap();
-    assert!(!bad.status.success());
-    let err = String::from_utf8_lossy(&bad.stderr);
-    assert!(err.contains("cuda-magic") && err.contains("tch, tch-cuda, flex"), "{err}");
-    // The GPU backend on a machine (or a LibTorch) without CUDA: refused, saying why.
-    if std::env::var_os("CUDA_VISIBLE_DEVICES").is_none() && !std::path::Path::new("/dev/nvidia0").exists() {
-        let gpu = std::process::Command::new(env!("CARGO_BIN_EXE_train"))
-            .args(["bench", "--backend", "tch-cuda", "--steps", "1", "--recipe"])
+    // A bench that must be refused: its error message.
+    let refused = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_train"))
+            .arg("bench")
+            .args(args)
+            .arg("--recipe")
             .arg(root.join("r.toml"))
             .output()
             .unwrap();
-        assert!(!gpu.status.success());
-        let err = String::from_utf8_lossy(&gpu.stderr);
+        assert!(!out.status.success(), "bench {args:?} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = refused(&["--backend", "cuda-magic"]);
+    assert!(err.contains("cuda-magic") && err.contains("tch, tch-cuda, flex"), "{err}");
+    // The GPU backend on a machine (or a LibTorch) without CUDA: refused, saying why.
+    if std::env::var_os("CUDA_VISIBLE_DEVICES").is_none() && !std::path::Path::new("/dev/nvidia0").exists() {
+        let err = refused(&["--backend", "tch-cuda", "--steps", "1"]);
         assert!(err.contains("tch-cuda") && err.contains("no CUDA device"), "{err}");
     }
 }
