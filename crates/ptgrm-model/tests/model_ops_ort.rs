@@ -177,21 +177,28 @@ fn instance_norm_and_channel_layer_norm_match_reference() {
     assert!(d <= TOL, "layer norm max abs diff {d}");
 }
 
+/// PixelShuffle(r) moves input channel `c*r*r + i*r + j` to offset (i, j) of output channel c.
+/// With a static channel count the builder writes it as a grouped ConvTranspose (faster in ONNX
+/// Runtime's CPU provider than DepthToSpace); it must still be the exact permutation.
 #[test]
 fn pixel_shuffle_matches_pytorch_layout() {
-    let (n, c, r, h, w) = (2, 2, 2, 3, 5);
-    let shape = [n, c * r * r, h, w];
-    let x: Vec<f32> = (0..n * c * r * r * h * w).map(|i| i as f32).collect();
-    let model = graph(&[("x", c * r * r)], |b, v| b.pixel_shuffle(&v[0], r));
-    let got = run(&model, &[named("x", &shape, x.clone())], &["y"]);
-    let out = [n, c, h * r, w * r];
-    assert_eq!(got[0].0, out.to_vec());
-    for b in 0..n {
-        for ch in 0..c {
-            for y in 0..h * r {
-                for xx in 0..w * r {
-                    let src = idx(&shape, b, ch * r * r + (y % r) * r + xx % r, y / r, xx / r);
-                    assert_eq!(got[0].1[idx(&out, b, ch, y, xx)], x[src], "at {b},{ch},{y},{xx}");
+    for (n, c, r, h, w) in [(2, 2, 2, 3, 5), (1, 3, 4, 3, 4), (1, 16, 2, 1, 1)] {
+        let shape = [n, c * r * r, h, w];
+        let x: Vec<f32> = (0..n * c * r * r * h * w).map(|i| i as f32).collect();
+        let model = graph(&[("x", c * r * r)], |b, v| b.pixel_shuffle(&v[0], r));
+        let proto = ptgrm_model::onnx_proto::ModelProto::decode(model.as_slice()).expect("decodes");
+        let ops: Vec<_> = proto.graph.iter().flat_map(|g| &g.node).filter_map(|n| n.op_type.as_deref()).collect();
+        assert!(ops.contains(&"ConvTranspose") && !ops.contains(&"DepthToSpace"), "r {r}: {ops:?}");
+        let got = run(&model, &[named("x", &shape, x.clone())], &["y"]);
+        let out = [n, c, h * r, w * r];
+        assert_eq!(got[0].0, out.to_vec());
+        for b in 0..n {
+            for ch in 0..c {
+                for y in 0..h * r {
+                    for xx in 0..w * r {
+                        let src = idx(&shape, b, ch * r * r + (y % r) * r + xx % r, y / r, xx / r);
+                        assert_eq!(got[0].1[idx(&out, b, ch, y, xx)], x[src], "r {r} at {b},{ch},{y},{xx}");
+                    }
                 }
             }
         }
