@@ -9,7 +9,7 @@ use prost::Message;
 fn graph(with_logits: bool) -> Option<Vec<u8>> {
     let pth = weights("mobilenet_v2-b0353104.pth")?;
     let sd = torch_file::load(&pth).unwrap();
-    Some(mobilenet_v2::build_prior(&sd, with_logits).unwrap().encode_to_vec())
+    Some(mobilenet_v2::build_prior(&sd, with_logits, None).unwrap().encode_to_vec())
 }
 
 fn argmax(v: &[f32]) -> usize {
@@ -113,4 +113,32 @@ fn prior_of_a_large_frame_is_stable_under_one_pixel_shifts() {
     let c = cosine(&priors[0], &priors[1]);
     eprintln!("cosine(frame, frame shifted by 1 px) = {c}");
     assert!(c > 0.999, "prior drifts under a 1-pixel shift (cosine {c})");
+}
+
+/// With `--exposure-mean`, a noisy capture of a photo at 5 % exposure gets nearly the prior of
+/// the photo itself (the scene, not the exposure), and much nearer than without the normalisation.
+#[test]
+fn exposure_normalised_prior_sees_the_scene_in_a_dark_capture() {
+    let Some(pth) = weights("mobilenet_v2-b0353104.pth") else { return };
+    let sd = torch_file::load(&pth).unwrap();
+    let plain = mobilenet_v2::build_prior(&sd, false, None).unwrap().encode_to_vec();
+    let normalised = mobilenet_v2::build_prior(&sd, false, Some(0.45)).unwrap().encode_to_vec();
+    let Some(file) = photo("train/skimage-chelsea.png") else { return };
+    let (img, h, w) = load_rgb(&file);
+    // 5 % exposure plus uniform noise of standard deviation 0.005 (a tenth of the mean signal).
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let dark: Vec<f32> = img
+        .iter()
+        .map(|v| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let u = (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+            (v * 0.05 + u * 0.005 * 12f32.sqrt()).max(0.0)
+        })
+        .collect();
+    let prior = |model: &[u8], x: &[f32]| run_image(model, "image", x, [1, 3, h, w], &["prior"]).pop().unwrap().1;
+    let plain_cos = cosine(&prior(&plain, &img), &prior(&plain, &dark));
+    let normalised_cos = cosine(&prior(&normalised, &img), &prior(&normalised, &dark));
+    eprintln!("cosine(photo, 5 % exposure): plain {plain_cos:.3}, exposure-normalised {normalised_cos:.3}");
+    assert!(normalised_cos > 0.85, "exposure-normalised prior of the dark capture drifts: cosine {normalised_cos}");
+    assert!(1.0 - normalised_cos < 0.5 * (1.0 - plain_cos), "normalisation does not help: {normalised_cos} vs {plain_cos}");
 }

@@ -18,7 +18,7 @@ const USAGE: &str = "usage:
   ptgrm-model params [MODEL FLAGS]
     MODEL FLAGS: [--prior-dim D] [--ablation NAME] [--base-block naf|res] [--base-head residual|affine] [--base-width W]
                  [--base-scale 1|2|4|8] [--base-view pooled|unshuffled] [--phase-window 0|2|4|8] [--smooth-upsampling] [--smooth-cells] [--refiner-scale 1|2|4|8] [--fused-upsampling]
-  ptgrm-model import-mobilenet-v2 --pth P --out prior.onnx [--with-logits]
+  ptgrm-model import-mobilenet-v2 --pth P --out prior.onnx [--with-logits] [--exposure-mean M]
   ptgrm-model import-ffdnet --pth P --sigma S --out base.onnx
   ptgrm-model import-ffdnet-prior --pth P --sigma S [--layer L] [--size PX] --out prior.onnx";
 

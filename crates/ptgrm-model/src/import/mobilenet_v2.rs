@@ -134,8 +134,25 @@ pub fn imagenet_normalize<O: Ops>(o: &mut O, x: &O::T) -> O::T {
     o.mul(&d, &inv_std)
 }
 
-/// Builds the prior graph from torchvision's MobileNetV2 state dict.
-pub fn build_prior(sd: &StateDict, with_logits: bool) -> Result<ModelProto, ImportError> {
+/// Scales the image so its mean over pixels and channels is `target` (clipped to [0, 1]; a black
+/// image's gain is capped at `target / 1e-3`). Why: MobileNetV2 learnt ImageNet's exposures
+/// (mean pixel about 0.45); a night capture at 1-5 % exposure is far outside them, so without
+/// this the prior describes the exposure more than the scene.
+pub fn normalize_exposure<O: Ops>(o: &mut O, x: &O::T, target: f32) -> O::T {
+    let channel_means = o.mean_hw(x);
+    let third = o.constant(&[1, 3], &[1.0 / 3.0; 3]);
+    let mean = o.linear(&channel_means, &third, None);
+    let mean = o.unsqueeze_hw(&mean);
+    let mean = o.clamp(&mean, 1e-3, f32::MAX);
+    let target = o.constant(&[1, 1, 1, 1], &[target]);
+    let gain = o.div(&target, &mean);
+    let y = o.mul(x, &gain);
+    o.clamp(&y, 0.0, 1.0)
+}
+
+/// Builds the prior graph from torchvision's MobileNetV2 state dict; with `exposure_mean`, the
+/// resized image is first brought to that mean ([`normalize_exposure`]).
+pub fn build_prior(sd: &StateDict, with_logits: bool, exposure_mean: Option<f32>) -> Result<ModelProto, ImportError> {
     let mut b = OnnxBuilder::with_params(params(sd, with_logits)?);
     const N: Dim = Dim::Named("N");
     let x = b.input(io::IMAGE, &[N, Dim::Fixed(3), Dim::Named("H"), Dim::Named("W")]);
@@ -145,6 +162,10 @@ pub fn build_prior(sd: &StateDict, with_logits: bool) -> Result<ModelProto, Impo
     // direct bilinear resize; top-1 classes of 14 packaged photos are unchanged.
     let upsampled = b.resize_bilinear_to(&x, INPUT_SIZE * PREFILTER, INPUT_SIZE * PREFILTER);
     let resized = b.avg_pool(&upsampled, PREFILTER);
+    let resized = match exposure_mean {
+        Some(m) => normalize_exposure(&mut b, &resized, m),
+        None => resized,
+    };
     let normalized = imagenet_normalize(&mut b, &resized);
     let feats = features(&mut b, &normalized);
     let pooled = b.mean_hw(&feats);
