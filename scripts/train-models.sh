@@ -31,9 +31,6 @@ TRAIN=$CARGO_TARGET_DIR/release/train
 mkdir -p .deps/priors .deps/bases
 [ -f .deps/priors/mobilenet_v2.onnx ] ||
   "$MODEL_TOOL" import-mobilenet-v2 --pth .deps/weights/mobilenet_v2-b0353104.pth --out .deps/priors/mobilenet_v2.onnx
-# The exposure-normalised prior of recipes/lowlight-live-v2-ssim10-exposure.toml.
-[ -f .deps/priors/mobilenet_v2_exposure045.onnx ] ||
-  "$MODEL_TOOL" import-mobilenet-v2 --pth .deps/weights/mobilenet_v2-b0353104.pth --exposure-mean 0.45 --out .deps/priors/mobilenet_v2_exposure045.onnx
 for s in 15 25 50; do
   [ -f ".deps/bases/ffdnet_color_s$s.onnx" ] ||
     "$MODEL_TOOL" import-ffdnet --pth .deps/weights/ffdnet_color.pth --sigma "$s" --out ".deps/bases/ffdnet_color_s$s.onnx"
