@@ -372,7 +372,7 @@ impl Ops for OnnxBuilder {
             // The same permutation as a grouped ConvTranspose with 0/1 weights (kernel = stride
             // = r, one group per output channel, input channel c*r*r + i*r + j placed at (i, j)).
             // Why: ONNX Runtime's CPU DepthToSpace is a generic 6-D transpose; the ConvTranspose
-            // scatter made the live graphs 7-12 % faster at 1280x720 with identical output
+            // scatter made the live graphs 7-10 % faster at 1280x720 with identical output
             // (docs/results-live.md, "DepthToSpace as ConvTranspose").
             Some(c) if c % (r * r) == 0 => {
                 let (groups, rr) = (c / (r * r), r * r);

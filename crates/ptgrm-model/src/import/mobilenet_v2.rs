@@ -139,10 +139,7 @@ pub fn imagenet_normalize<O: Ops>(o: &mut O, x: &O::T) -> O::T {
 /// (mean pixel about 0.45); a night capture at 1-5 % exposure is far outside them, so without
 /// this the prior describes the exposure more than the scene.
 pub fn normalize_exposure<O: Ops>(o: &mut O, x: &O::T, target: f32) -> O::T {
-    let channel_means = o.mean_hw(x);
-    let third = o.constant(&[1, 3], &[1.0 / 3.0; 3]);
-    let mean = o.linear(&channel_means, &third, None);
-    let mean = o.unsqueeze_hw(&mean);
+    let mean = o.mean_keepdim(x, &[1, 2, 3]);
     let mean = o.clamp(&mean, 1e-3, f32::MAX);
     let target = o.constant(&[1, 1, 1, 1], &[target]);
     let gain = o.div(&target, &mean);
