@@ -38,10 +38,6 @@ cp -r $pack/checkpoints/* checkpoints/ 2>/dev/null
 rm -rf data && ln -s $pack/data data
 nvidia-smi -L 2>/dev/null
 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())' 2>/dev/null
-T=train_on_torch_lib
-train_on_torch_lib() {
-    LD_PRELOAD=$preload LD_LIBRARY_PATH=$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "$pack/train" "$@"
-}
 echo "$(since) setup done; $(nproc --all) cores"
 
 names=(); recipes=(); lanes=(); pids=()
@@ -50,7 +46,8 @@ for arg in "$@"; do
     [ "$r" != "$arg" ] && k=${arg##*@}
     n=$(sed -n 's/^name = "\(.*\)"$/\1/p' "$r" | head -1)
     names+=("$n"); recipes+=("$r"); lanes+=("$k")
-    $T bench --recipe "$r" --backend "$backend" --feed-threads "$k" --steps ${BENCH_STEPS:-60} > "runs/$n.bench" 2>&1 &
+    # A bench that hangs (CUDA not coming up) must not eat the lease: a failed bench skips its fit.
+    timeout ${BENCH_TIMEOUT:-150} env LD_PRELOAD="$preload" LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$pack/train" bench --recipe "$r" --backend "$backend" --feed-threads "$k" --steps ${BENCH_STEPS:-60} > "runs/$n.bench" 2>&1 &
     pids+=($!)
 done
 # Waits for these jobs by pid: a bare `wait` would also wait for the log's tee.
@@ -77,7 +74,13 @@ echo "$(since) fits done"
 for n in "${names[@]}"; do
     echo "== $n"; grep -E "^(validation at|stopped|done:|train: error)" "runs/$n.log" | tail -6
     tail -2 "runs/$n.log"
-    [ -d "runs/$n" ] && XZ_OPT=-1 tar -C runs -cJf "$out/$n.tar.xz" "$n" "$n.log" "$n.bench" "$n.toml"
+    [ -d "runs/$n" ] || continue
+    XZ_OPT=-1 tar -C runs -cJf "$out/$n.tar.xz" "$n" "$n.log" "$n.bench" "$n.toml"
+    # The device tool returns files of at most 16 MiB: a larger archive comes back in parts
+    # (`cat NAME.tar.xz.part* | tar -xJ` joins them).
+    if [ "$(stat -c %s "$out/$n.tar.xz")" -gt 16000000 ]; then
+        split -b 15000000 -d "$out/$n.tar.xz" "$out/$n.tar.xz.part" && rm "$out/$n.tar.xz"
+    fi
 done
 nvidia-smi --query-gpu=name,memory.used,utilization.gpu --format=csv 2>/dev/null
 echo "$(since) packed"

@@ -74,6 +74,35 @@ pub fn param_store_from_checkpoint(ck: &Checkpoint, trainable: bool, seed: u64) 
     Ok(store)
 }
 
+/// `expected` with every parameter taken from `found`, except those under a `fresh` prefix that
+/// `found` lacks (they keep `expected`'s seeded values); everything else must match as in
+/// [`check_params_match`].
+fn start_params(found: &ParamMap, expected: &ParamMap, fresh: &[String]) -> Result<ParamMap> {
+    let is_fresh = |k: &str| fresh.iter().any(|p| k.starts_with(p.as_str()));
+    let mut start = ParamMap::new();
+    let mut kept = Vec::new();
+    for (k, v) in expected {
+        match found.get(k) {
+            None if is_fresh(k) => {
+                kept.push(k.as_str());
+                start.insert(k.clone(), v.clone());
+            }
+            Some(p) => {
+                start.insert(k.clone(), p.clone());
+            }
+            None => {}
+        }
+    }
+    check_params_match(&start, expected)?;
+    if let Some(k) = found.keys().find(|k| !expected.contains_key(*k)) {
+        bail!("checkpoint parameter {k} is not in the recipe's model");
+    }
+    if !kept.is_empty() {
+        eprintln!("{} parameters not in the checkpoint start from their initialisation (train.init_fresh): {}", kept.len(), kept.join(", "));
+    }
+    Ok(start)
+}
+
 fn check_params_match(found: &ParamMap, expected: &ParamMap) -> Result<()> {
     for (k, v) in expected {
         match found.get(k).map(|p| &p.shape) {
@@ -171,9 +200,9 @@ pub fn fit(opts: &FitOptions) -> Result<()> {
         let path = if from.is_dir() { from.join(crate::run::CHECKPOINT_FILE) } else { from.clone() };
         let ck = Checkpoint::read(&path).with_context(|| format!("train.init_from {}", from.display()))?;
         let params = ck.groups.get("param").ok_or_else(|| anyhow!("{} holds no parameters", path.display()))?;
-        check_params_match(params, &expected).with_context(|| format!("train.init_from {}", path.display()))?;
+        let params = start_params(params, &expected, &tc.init_fresh).with_context(|| format!("train.init_from {}", path.display()))?;
         eprintln!("starting from the parameters of {} (its step {})", path.display(), ck.state.step);
-        (trainer(opts.backend, cfg, loss, recipe.seed, params, None)?, LoopState::default())
+        (trainer(opts.backend, cfg, loss, recipe.seed, &params, None)?, LoopState::default())
     } else {
         (trainer(opts.backend, cfg, loss, recipe.seed, &expected, None)?, LoopState::default())
     };
@@ -295,4 +324,31 @@ fn print_val(step: u64, m: &Scores) {
         "validation at step {step}: PSNR input {:.2} base {:.2} refined {:.2} dB | SSIM input {:.4} base {:.4} refined {:.4}",
         m.psnr_input, m.psnr_base, m.psnr_refined, m.ssim_input, m.ssim_base, m.ssim_refined
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ptgrm_model::params::ParamValue;
+
+    fn map(entries: &[(&str, f32)]) -> ParamMap {
+        entries.iter().map(|(k, v)| (k.to_string(), ParamValue { shape: vec![1], data: vec![*v] })).collect()
+    }
+
+    /// A fine-tune that adds a part to a trained model starts from the trained values and the
+    /// new part's initialisation; anything else missing or left over is an error naming it.
+    #[test]
+    fn init_from_fills_only_listed_fresh_parameters() {
+        let expected = map(&[("refiner.a", 0.0), ("refiner.t_m.exposure.weight", 0.0)]);
+        let trained = map(&[("refiner.a", 5.0)]);
+        let fresh = vec!["refiner.t_m.exposure".to_string()];
+        let start = start_params(&trained, &expected, &fresh).unwrap();
+        assert_eq!(start, map(&[("refiner.a", 5.0), ("refiner.t_m.exposure.weight", 0.0)]));
+
+        let err = start_params(&trained, &expected, &[]).unwrap_err().to_string();
+        assert!(err.contains("lacks parameter refiner.t_m.exposure.weight"), "{err}");
+        let extra = map(&[("refiner.a", 5.0), ("refiner.old", 1.0)]);
+        let err = start_params(&extra, &expected, &fresh).unwrap_err().to_string();
+        assert!(err.contains("refiner.old"), "{err}");
+    }
 }

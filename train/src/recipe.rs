@@ -126,6 +126,11 @@ pub struct TrainConfig {
     /// fresh; every parameter must match by name and shape.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_from: Option<PathBuf>,
+    /// Name prefixes of parameters that init_from's checkpoint may lack: those keep their seeded
+    /// initialisation (a part added to a trained model, e.g. R's zero-initialised exposure
+    /// mapping). Listed, not guessed, so a mistyped model still fails to start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub init_fresh: Vec<String>,
 }
 
 fn one() -> f64 {

@@ -101,6 +101,14 @@ pub struct RefinerConfig {
     /// (docs/training.md, "A full-resolution path for R"). R still starts at F's output (the
     /// head is zero-initialised). Off in the paper's structure and every bundle before it.
     pub full_res_skip: bool,
+    /// Add a mapping of the degraded input's exposure (per-channel frame mean, compressed by a
+    /// fourth root) to T_m and T_c. Why: R's encoder instance-normalises its first features,
+    /// which removes a frame-wide gain, so on night captures the prior g was R's only exposure
+    /// signal and its ablation measured "exposure vs none" as much as "semantics vs none"
+    /// (docs/training.md, "A stronger structure term and an exposure-normalised prior").
+    /// Zero-initialised, so a run started from a checkpoint without it starts at that
+    /// checkpoint's function. Needs the prior mappings (prior modes guided and no-prior).
+    pub exposure_input: bool,
 }
 
 impl Default for RefinerConfig {
@@ -130,6 +138,7 @@ impl Default for RefinerConfig {
             fused_upsampling: false,
             zero_init_head: false,
             mean_free_correction: false,
+            exposure_input: false,
             full_res_skip: false,
         }
     }
@@ -202,6 +211,9 @@ impl RefinerConfig {
         }
         if self.mean_free_correction && self.fused_upsampling {
             return bad("mean_free_correction needs F's full-resolution output; it cannot be combined with fused_upsampling".into());
+        }
+        if self.exposure_input && !self.uses_mapping() {
+            return bad("exposure_input feeds the prior mappings T_m, T_c: it needs prior_mode guided or zero".into());
         }
         Ok(())
     }
@@ -308,8 +320,22 @@ fn refiner_core<O: Ops>(o: &mut O, cfg: &RefinerConfig, restored: &O::T, degrade
         let h = o.leaky_relu(&h, a);
         Some(linear(o, &format!("{name}.fc2"), &h, cfg.prior_hidden, cfg.prior_embed))
     };
-    let t_m = mapped(o, "refiner.t_m");
-    let t_c = mapped(o, "refiner.t_c");
+    let exposure = cfg.exposure_input.then(|| {
+        let m = o.mean_hw(degraded);
+        let m = o.add_scalar(&m, 1e-4);
+        let m = o.sqrt(&m);
+        o.sqrt(&m)
+    });
+    let mapped_with_exposure = |o: &mut O, name: &str| -> Option<O::T> {
+        let t = mapped(o, name)?;
+        let Some(e) = &exposure else { return Some(t) };
+        let w = o.param(&format!("{name}.exposure.weight"), &[cfg.prior_embed, 3], Init::Const(0.0));
+        let b = o.param(&format!("{name}.exposure.bias"), &[cfg.prior_embed], Init::Const(0.0));
+        let te = o.linear(e, &w, Some(&b));
+        Some(o.add(&t, &te))
+    };
+    let t_m = mapped_with_exposure(o, "refiner.t_m");
+    let t_c = mapped_with_exposure(o, "refiner.t_c");
     let embed_c = if t_m.is_some() { cfg.prior_embed } else { 0 };
     let pos_c = if cfg.position_embedding { cfg.pos_channels } else { 0 };
 

@@ -244,6 +244,48 @@ fn full_res_skip_adds_one_conv_and_stays_under_one_million_parameters() {
     assert!(b < 1_000_000, "R has {b} parameters");
 }
 
+/// R told the exposure (`exposure_input`) starts as the refiner it is added to (its mapping is
+/// zero-initialised, so a fine-tune from a checkpoint without it starts at that checkpoint's
+/// function); once the mapping is trained, the exported graph reads the frame as the reference does.
+#[test]
+fn exposure_input_starts_as_the_plain_refiner_and_exports_like_the_reference() {
+    let plain = small_refiner();
+    let with = RefinerConfig { exposure_input: true, ..plain.clone() };
+    let dim = plain.prior_dim;
+    let params = |refiner: &RefinerConfig| init_params(&ModelConfig { base: None, refiner: refiner.clone() }, 4).unwrap();
+    let p = random(dim, 70, -1.0, 1.0);
+    let before = refiner_graph(&plain, ParamSource::Given(params(&plain))).unwrap();
+    let mut trained = params(&with);
+    let added = refiner_graph(&with, ParamSource::Given(trained.clone())).unwrap();
+    let at_start = refine(&added.bytes, dim, p.clone());
+    assert!(max_abs_diff(&refine(&before.bytes, dim, p.clone()), &at_start) <= 1e-6);
+
+    let mapping: Vec<_> = trained.keys().filter(|k| k.contains(".exposure.")).cloned().collect();
+    assert_eq!(mapping.len(), 4, "{mapping:?}");
+    for k in &mapping {
+        for (i, x) in trained.get_mut(k).unwrap().data.iter_mut().enumerate() {
+            *x = 3.0 * ((i % 7) as f32 - 3.0);
+        }
+    }
+    let after = refiner_graph(&with, ParamSource::Given(trained.clone())).unwrap();
+    let got = refine(&after.bytes, dim, p.clone());
+    let changed = max_abs_diff(&got, &at_start);
+    assert!(changed > 1e-3, "a trained exposure mapping changes nothing: {changed}");
+    let (n, h, w) = (1, 16, 24);
+    let want = refiner_forward(
+        &mut RefOps { seed: 4, given: trained },
+        &with,
+        &Tensor::new(&[n, 3, h, w], image(n, h, w, 60)),
+        &Tensor::new(&[n, 3, h, w], image(n, h, w, 61)),
+        &Tensor::new(&[n, dim], p),
+    );
+    let d = max_abs_diff(&got, &want.data);
+    assert!(d <= TOL, "max abs diff {d}");
+    // It feeds the prior mappings, so a refiner without them rejects it.
+    let concat = RefinerConfig { exposure_input: true, ..plain.ablation("prior-concat").unwrap() };
+    assert!(refiner_graph(&concat, ParamSource::Seeded(0)).unwrap_err().contains("exposure_input"));
+}
+
 #[test]
 fn trained_weights_round_trip_into_the_exported_graph() {
     let cfg = ModelConfig { base: None, refiner: small_refiner() };
