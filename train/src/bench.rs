@@ -68,6 +68,7 @@ pub fn bench(o: &BenchOptions) -> Result<()> {
     let dropout = PriorDropout { rate: recipe.train.prior_dropout, seed: recipe.seed };
     let mut feeder = Feeder::start(Arc::clone(&set), &open, (0, total), n, cfg.refiner.prior_dim, dropout, o.feed_threads)?;
     let (mut data, mut prior_s, mut base_s, mut step_s) = (0.0, 0.0, 0.0, 0.0);
+    let mut views = 0u64;
     let mut started = Instant::now();
     for step in 0..total {
         if step == warmup {
@@ -85,6 +86,7 @@ pub fn bench(o: &BenchOptions) -> Result<()> {
             data += p.timing.data_s;
             prior_s += p.timing.prior_s;
             base_s += p.timing.base_s;
+            views += p.timing.views;
         }
     }
     let wall = started.elapsed().as_secs_f64();
@@ -104,7 +106,8 @@ pub fn bench(o: &BenchOptions) -> Result<()> {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
     println!(
-        "per step: producer thread data {:.1} ms, prior {:.1} ms, frozen F {:.1} ms | trainer forward+backward+Adam {:.1} ms",
+        "per step: views built {:.2}, producer thread data {:.1} ms, prior {:.1} ms, frozen F {:.1} ms | trainer forward+backward+Adam {:.1} ms",
+        views as f64 / k,
         data / k * 1e3,
         prior_s / k * 1e3,
         base_s / k * 1e3,

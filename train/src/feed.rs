@@ -8,6 +8,12 @@
 //! start + k, start + k + lanes, ..., each with its own ONNX sessions and view pool. A batch is
 //! a pure function of its step (see `pool`), so the batches, and the run, do not depend on
 //! the number of lanes.
+//!
+//! The work does: step t of batch n reads pool slots (t·n + i) mod P, so with P a multiple of
+//! n × lanes every slot is read by one lane only and each view is built once, as with one
+//! producer. Otherwise several lanes cut from the same view and each builds it (degradation,
+//! prior and frozen F again): on the H200, 6 lanes on a pool of 64 at batch 16 built every view
+//! three times (docs/training.md, "Training on a GPU").
 
 use crate::backend::StepBatch;
 use crate::data::{Batch, PriorInput, TrainSet};
@@ -147,6 +153,7 @@ fn fresh_batch(
         data_s: (t1 - t0).as_secs_f64(),
         prior_s: (t2 - t1).as_secs_f64(),
         base_s: t2.elapsed().as_secs_f64(),
+        views: n as u64,
     };
     Ok(Prepared { step, batch, priors, external_base, timing })
 }
@@ -166,6 +173,13 @@ impl Feeder {
     ) -> Result<Feeder> {
         if lanes == 0 {
             bail!("the feeder needs at least one producer thread (--feed-threads 0 given)");
+        }
+        if set.view_reuse > 1 && set.pool_views % (n * lanes) != 0 {
+            eprintln!(
+                "note: data.pool_views {} is not a multiple of batch {n} x {lanes} feed threads: lanes share pooled views and each builds them (set it to {})",
+                set.pool_views,
+                set.pool_views.div_ceil(n * lanes) * n * lanes
+            );
         }
         let mut out = Vec::with_capacity(lanes);
         for k in 0..lanes as u64 {
@@ -245,6 +259,23 @@ mod tests {
             assert!(batches(lanes) == one, "{lanes} lanes gave other batches than one producer");
         }
         assert!(Feeder::start(set, &no_models, (0, 4), 2, 4, PriorDropout { rate: 0.0, seed: 1 }, 0).is_err());
+    }
+
+    /// Lanes build each pooled view once in all when the pool is a multiple of batch x lanes,
+    /// and rebuild shared views otherwise (what the feeder's note warns of).
+    #[test]
+    fn lanes_build_each_view_once_when_the_pool_is_a_multiple_of_batch_times_lanes() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = Arc::new(crate::pool::tests::train_set(dir.path(), 4));
+        assert_eq!(set.pool_views, 6);
+        let no_models = || Ok((None, None));
+        let views = |lanes: usize| {
+            let mut f = Feeder::start(Arc::clone(&set), &no_models, (0, 24), 3, 4, PriorDropout { rate: 0.0, seed: 1 }, lanes).unwrap();
+            (0..24).map(|_| f.recv().unwrap().timing.views).sum::<u64>()
+        };
+        let one = views(1);
+        assert_eq!(views(2), one, "batch 3 x 2 lanes divides the pool of 6");
+        assert!(views(4) > one, "4 lanes share the pool's two slot groups and rebuild their views");
     }
 
     #[test]

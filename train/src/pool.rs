@@ -36,6 +36,8 @@ pub struct PrepTiming {
     pub data_s: f64,
     pub prior_s: f64,
     pub base_s: f64,
+    /// Views built (degraded, prior and F computed) for this batch.
+    pub views: u64,
 }
 
 /// A pooled batch: crops, priors `[N*D]`, external F's output crops, producer time.
@@ -92,6 +94,7 @@ impl ViewPool {
             t.prior_s += (t2 - t1).as_secs_f64();
             t.base_s += (t3 - t2).as_secs_f64();
             self.built += 1;
+            t.views += 1;
             self.slots[k] = Some(PooledView { id, clean, degraded, prior, base });
         }
         Ok(self.slots[k].as_ref().expect("slot just filled"))
