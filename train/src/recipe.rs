@@ -123,7 +123,7 @@ pub struct TrainConfig {
     /// Start from the parameters of another run's checkpoint (a run directory or its
     /// checkpoint.bin, relative to the working directory) instead of the seeded init: a
     /// fine-tune of the same model with a changed graph or data. Adam and the schedule start
-    /// fresh; every parameter must match by name and shape.
+    /// fresh; every parameter must match by name and shape, except those `init_fresh` names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_from: Option<PathBuf>,
     /// Name prefixes of parameters that init_from's checkpoint may lack: those keep their seeded

@@ -107,7 +107,8 @@ pub struct RefinerConfig {
     /// signal and its ablation measured "exposure vs none" as much as "semantics vs none"
     /// (docs/training.md, "A stronger structure term and an exposure-normalised prior").
     /// Zero-initialised, so a run started from a checkpoint without it starts at that
-    /// checkpoint's function. Needs the prior mappings (prior modes guided and no-prior).
+    /// checkpoint's function. Needs the prior mappings (prior modes guided and no-prior). The
+    /// mean is over R's input: a whole frame, or one tile of a tiled frame.
     pub exposure_input: bool,
 }
 
