@@ -134,6 +134,12 @@ fn backend_named(name: Option<&str>) -> anyhow::Result<Backend> {
 }
 
 fn main() -> ExitCode {
+    // Like other Unix filters, stop quietly when the reader of our output goes away
+    // (`train eval --run R | head`) instead of panicking in println!.
+    // SAFETY: resetting a signal disposition to the default before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Fit { recipe, out, resume, stop_after, extend_steps, trainer: TrainerArgs { backend, feed_threads }, quiet } => backend_named(backend.as_deref())

@@ -186,6 +186,22 @@ fn train_resume_export_and_run_in_the_runtime() {
         assert_eq!((img.width(), img.height()), (44, 36));
     }
 
+    // `train eval | head -1`: the reader goes away after the first line; train stops quietly
+    // (SIGPIPE, as Unix filters do) instead of panicking in println!.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_train"))
+        .args(["eval", "--run"])
+        .arg(&straight)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut first).unwrap();
+    assert!(!first.is_empty());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
     // Other photo folders (`train eval --val DIR`): scored in their own file, named per photo,
     // and eval.json keeps the recipe's validation score.
     let before = std::fs::read_to_string(straight.join("eval.json")).unwrap();
