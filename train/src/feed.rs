@@ -12,8 +12,8 @@
 //! The work does: step t of batch n reads pool slots (t·n + i) mod P, so with P a multiple of
 //! n × lanes every slot is read by one lane only and each view is built once, as with one
 //! producer. Otherwise several lanes cut from the same view and each builds it (degradation,
-//! prior and frozen F again): on the H200, 6 lanes on a pool of 64 at batch 16 built every view
-//! three times (docs/training.md, "Training on a GPU").
+//! prior and frozen F again): on the H200, 6 lanes on a pool of 64 at batch 16 built 5.1 views
+//! per step where 1 suffices (docs/training.md, "Training on a GPU").
 
 use crate::backend::StepBatch;
 use crate::data::{Batch, PriorInput, TrainSet};
