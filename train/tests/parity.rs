@@ -112,7 +112,11 @@ fn fused_low_resolution_model_matches_onnx_runtime() {
     assert_merged_parity(&ModelConfig { base: Some(base.clone()), refiner: refiner.clone() }, 17);
     // v2 without shuffle patterns: debiased sub-positions and blurred decoder shuffles.
     let base = BaseConfig { phase_window: 4, smooth_upsampling: true, smooth_cells: true, ..base };
-    assert_merged_parity(&ModelConfig { base: Some(base), refiner }, 19);
+    assert_merged_parity(&ModelConfig { base: Some(base.clone()), refiner: refiner.clone() }, 19);
+    // The live denoiser's form: residual cells at 1/2, fewer maps than features, so the window
+    // mean is mapped at low resolution and added (base::pattern_free_cells' other branch).
+    let base = BaseConfig { head: BaseHead::Residual, internal_scale: 2, zero_init_ending: false, ..base };
+    assert_merged_parity(&ModelConfig { base: Some(base), refiner }, 23);
 }
 
 #[test]

@@ -233,7 +233,7 @@ fn cells_by_definition<O: Ops>(o: &mut O, cfg: &BaseConfig, h: &O::T) -> O::T {
 /// each map's sub-position mean, M that mean, A the window average and U its bilinear
 /// upsampling (both keep constants and commute with channel maps):
 ///   cells = (I − P)·W·(h − U(A(h))) + B(M·W·h + M·b),  B = [`Ops::bilinear_phases`],
-/// so the window smoothing runs on F's `width` features instead of its `maps·s²` output
+/// so the window mean is taken of F's `width` features instead of its `maps·s²` output
 /// channels and the sub-position means never exist at full channel count. At 1280x720 the
 /// unfolded form's four passes over the 96 channels at 1/4 took about 28 of the live low-light
 /// model's 168 ms (ONNX Runtime profile, 2 cores). (I − P)·W and M·W are products of the
@@ -266,10 +266,24 @@ fn pattern_free_cells<O: Ops>(o: &mut O, cfg: &BaseConfig, h: &O::T) -> O::T {
     let b_mean = o.matmul(&mean, &b_col);
     let b_mean = o.reshape(&b_mean, &[maps]);
 
-    let local = o.avg_pool(h, window);
-    let local = o.upsample_bilinear(&local, c, window);
-    let detail = o.sub(h, &local);
-    let deviation = o.conv2d(&detail, &w_dev, None, Conv2d::same(1));
+    let deviation = if out <= c {
+        // (I − P)·W·h + U(−(I − P)·W·A(h)): the window mean is mapped at 1/(s·window) and the
+        // full-resolution pass is an add, which ONNX Runtime keeps in its blocked layout; the
+        // subtraction below is not blocked, and reordering for it cost the live denoiser
+        // (12 maps from 16 features) 9 % of its time at 1280x720. Where the maps outnumber the
+        // features (low light: 96 from 16) the upsampling and add on the maps cost as much.
+        let w_dev_neg = o.mul_scalar(&w_dev, -1.0);
+        let local = o.avg_pool(h, window);
+        let local = o.conv2d(&local, &w_dev_neg, None, Conv2d::same(1));
+        let local = o.upsample_bilinear(&local, out, window);
+        let deviation = o.conv2d(h, &w_dev, None, Conv2d::same(1));
+        o.add(&deviation, &local)
+    } else {
+        let local = o.avg_pool(h, window);
+        let local = o.upsample_bilinear(&local, c, window);
+        let detail = o.sub(h, &local);
+        o.conv2d(&detail, &w_dev, None, Conv2d::same(1))
+    };
     let cell_mean = o.conv2d(h, &w_mean, Some(&b_mean), Conv2d::same(1));
     let smooth = o.bilinear_phases(&cell_mean, maps, s);
     o.add(&deviation, &smooth)

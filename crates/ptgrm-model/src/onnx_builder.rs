@@ -64,6 +64,8 @@ pub struct OnnxBuilder {
     errors: Vec<String>,
     /// Name prefix of generated node and value names (for readable graphs).
     scope: String,
+    /// Computed values declared as outputs: (value name, output name), applied by `finish`.
+    renames: Vec<(String, String)>,
 }
 
 pub fn attr_int(name: &str, v: i64) -> AttributeProto {
@@ -99,6 +101,7 @@ impl OnnxBuilder {
             counter: 0,
             errors: Vec::new(),
             scope: String::new(),
+            renames: Vec::new(),
         }
     }
 
@@ -140,19 +143,30 @@ impl OnnxBuilder {
         Value { name: name.to_string(), shape }
     }
 
-    /// Declares `v` as a graph output called `name` (adding an Identity when the names differ).
+    /// Declares `v` as a graph output called `name`. A value some node of this graph computes
+    /// is renamed to `name` when the graph is finished; anything else (an input, an
+    /// initializer, a value already declared under another name) gets an Identity. Why: ONNX
+    /// Runtime runs an Identity that feeds a graph output as a copy (about 1 ms per full
+    /// 1280x736 frame, measured on the live denoiser's `base` output).
     pub fn output(&mut self, v: &Value, name: &str, dims: &[DimSpec]) {
         if dims.len() != v.rank() {
             self.fail(format!("output {name}: declared rank {} but the value has rank {}", dims.len(), v.rank()));
         }
         if v.name != name {
-            self.nodes.push(NodeProto {
-                input: vec![v.name.clone()],
-                output: vec![name.to_string()],
-                name: Some(format!("output_{name}")),
-                op_type: Some("Identity".into()),
-                ..Default::default()
-            });
+            let computed = self.nodes.iter().any(|n| n.output.contains(&v.name));
+            let declared = self.outputs.iter().any(|o| o.name.as_deref() == Some(v.name.as_str()));
+            let renamed = self.renames.iter().any(|(from, _)| *from == v.name);
+            if computed && !declared && !renamed {
+                self.renames.push((v.name.clone(), name.to_string()));
+            } else {
+                self.nodes.push(NodeProto {
+                    input: vec![v.name.clone()],
+                    output: vec![name.to_string()],
+                    name: Some(format!("output_{name}")),
+                    op_type: Some("Identity".into()),
+                    ..Default::default()
+                });
+            }
         }
         self.outputs.push(ValueInfoProto::tensor_f32(name, dims));
     }
@@ -255,7 +269,16 @@ impl OnnxBuilder {
     }
 
     /// The finished model, or every error recorded while building it.
-    pub fn finish(self, graph_name: &str) -> Result<ModelProto, String> {
+    pub fn finish(mut self, graph_name: &str) -> Result<ModelProto, String> {
+        for (from, to) in &self.renames {
+            for node in &mut self.nodes {
+                for name in node.input.iter_mut().chain(node.output.iter_mut()) {
+                    if name == from {
+                        *name = to.clone();
+                    }
+                }
+            }
+        }
         if !self.errors.is_empty() {
             return Err(format!("building ONNX graph {graph_name:?}: {}", self.errors.join("; ")));
         }

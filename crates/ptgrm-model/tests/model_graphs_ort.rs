@@ -706,3 +706,32 @@ fn zero_init_ending_starts_f_as_the_identity_and_exports_alike() {
     let random_start = BaseConfig { zero_init_ending: false, ..cfg };
     assert!(max_abs_diff(&fresh(&random_start), &x) > 1e-2);
 }
+
+/// Graph outputs that other nodes also read come straight from the node that computes them (no
+/// Identity copy), and a graph input declared as an output still gets one; the values are right
+/// either way.
+#[test]
+fn outputs_are_named_without_copies_where_a_node_computes_them() {
+    use ptgrm_model::onnx_builder::OnnxBuilder;
+    use ptgrm_model::onnx_proto::DimSpec::Fixed;
+    use prost::Message;
+    let mut b = OnnxBuilder::seeded(1);
+    let dims = [Fixed(1), Fixed(2), Fixed(2), Fixed(2)];
+    let x = b.input("x", &dims);
+    let y = b.relu(&x);
+    let z = b.add(&y, &y);
+    b.output(&y, "positive", &dims);
+    b.output(&z, "doubled", &dims);
+    b.output(&x, "echo", &dims);
+    let model = b.finish("outputs").unwrap();
+    let graph = model.graph.as_ref().unwrap();
+    let identities: Vec<_> = graph.node.iter().filter(|n| n.op_type.as_deref() == Some("Identity")).collect();
+    assert_eq!(identities.len(), 1, "only the input needs a copy");
+    assert_eq!(identities[0].input, vec!["x".to_string()]);
+    let data = vec![-1.0, 2.0, -3.0, 4.0, 0.5, -0.5, 6.0, -7.0];
+    let got = run(&model.encode_to_vec(), &[named("x", &[1, 2, 2, 2], data.clone())], &["positive", "doubled", "echo"]);
+    let relu: Vec<f32> = data.iter().map(|v| v.max(0.0)).collect();
+    assert_eq!(got[0].1, relu);
+    assert_eq!(got[1].1, relu.iter().map(|v| 2.0 * v).collect::<Vec<_>>());
+    assert_eq!(got[2].1, data);
+}
