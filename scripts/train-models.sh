@@ -12,9 +12,12 @@ cd "$(dirname "$0")/.."
 declare -A RECIPE=([lowlight]=lowlight-live-v2-ssim05 [lowlight-v1]=lowlight-live-s8 [lowlight-full]=lowlight [denoise-s15]=denoise-s15-midtones [denoise-s25]=denoise-s25-nearclip [denoise-s50]=denoise-s50-meanfree-no-prior [denoise-live]=denoise-live)
 # bundle -> "run-directory recipe" of the run its recipe's train.init_from names
 declare -A INIT=([lowlight]="checkpoints/lowlight-live-v2-smooth lowlight-live-v2-smooth")
-# bundle -> steps its run adds to its recipe's schedule once the recipe's are done (a warm
-# restart: train fit --resume --extend-steps; run.json records it, so this happens once)
-declare -A EXTEND=([denoise-live]=24000)
+# bundle -> steps its run adds to its recipe's schedule once the recipe's are done, one warm
+# restart per number (train fit --resume --extend-steps N; run.json records the running total,
+# so each happens once)
+declare -A EXTEND=([denoise-live]="24000")
+# bundles whose F's deep levels ship as int8 (scripts/quantize-bundle.sh, after the export)
+declare -A QUANTIZE=([lowlight]=1 [denoise-live]=1)
 if [ $# -gt 0 ]; then BUNDLES=("$@"); else BUNDLES=(lowlight lowlight-v1 lowlight-full denoise-s15 denoise-s25 denoise-s50 denoise-live); fi
 for b in "${BUNDLES[@]}"; do
   [ -n "${RECIPE[$b]:-}" ] || { echo "train-models: unknown bundle $b (known: ${!RECIPE[*]})" >&2; exit 2; }
@@ -51,8 +54,16 @@ for b in "${BUNDLES[@]}"; do
     fit ${INIT[$b]}
   fi
   fit "runs/$r" "$r"
-  if [ -n "${EXTEND[$b]:-}" ] && ! grep -q '"extended_steps"' "runs/$r/run.json"; then
-    "$TRAIN" fit --out "runs/$r" --resume --extend-steps "${EXTEND[$b]}"
-  fi
+  total=0
+  for n in ${EXTEND[$b]:-}; do
+    total=$((total + n))
+    done_steps=$(sed -n 's/.*"extended_steps": *\([0-9]*\).*/\1/p' "runs/$r/run.json")
+    if [ "${done_steps:-0}" -lt "$total" ]; then
+      "$TRAIN" fit --out "runs/$r" --resume --extend-steps "$n"
+    fi
+  done
   rm -rf "models/$b" && "$TRAIN" export --run "runs/$r" --out "models/$b"
+  if [ -n "${QUANTIZE[$b]:-}" ]; then
+    TRAIN=$TRAIN scripts/quantize-bundle.sh "models/$b" "runs/$r"
+  fi
 done
