@@ -22,11 +22,15 @@ BUNDLE=${1%/} RUN=${2%/} OUT=${3:-${1%/}}
 TRAIN=${TRAIN:-target/release/train}
 [ -f "$BUNDLE/manifest.json" ] || { echo "quantize-bundle: $BUNDLE is not a bundle (no manifest.json)" >&2; exit 1; }
 [ -f "$RUN/recipe.toml" ] || { echo "quantize-bundle: $RUN is not a run (no recipe.toml)" >&2; exit 1; }
+if grep -q 'deep-level convolutions int8' "$BUNDLE/manifest.json"; then
+  echo "quantize-bundle: $BUNDLE is already quantized (its manifest note says so); quantize a fresh \`train export\`" >&2
+  exit 1
+fi
 
 VENV=.deps/quant-venv
 ORT_VERSION=$(sed -n 's/^ORT_VERSION=//p' scripts/setup.sh)
 if ! "$VENV/bin/python" -c "import onnxruntime, onnx, PIL, numpy" 2>/dev/null; then
-  python3 -m venv "$VENV"
+  python3 -m venv "$VENV" || { echo "quantize-bundle: python3 -m venv failed (Debian: apt-get install python3-venv)" >&2; exit 1; }
   "$VENV/bin/pip" install --quiet "onnxruntime==$ORT_VERSION" "onnx==1.23.2" "numpy==2.4.6" "pillow==13.0.0"
 fi
 

@@ -43,7 +43,7 @@ for m in models/*/; do
   "$PTGRM" eval --model "$m" --clean "$OUT/val-$task/clean" --degraded "$OUT/val-$task/degraded" --provider cpu --json > "$OUT/$name.eval.json"
   frames=${BENCH_FRAMES:-30}
   # FFDNet at full resolution takes seconds per frame on a CPU: a few frames give its rate.
-  case $name in denoise-*) frames=${BENCH_FRAMES_DENOISE:-4} ;; esac
+  case $name in denoise-s[0-9]*) frames=${BENCH_FRAMES_DENOISE:-4} ;; esac
   for size in 640x360 1280x720; do
     "$PTGRM" bench --model "$m" --size "$size" --frames "$frames" --prior-interval "${PRIOR_INTERVAL:-15}" --provider cpu --json > "$OUT/$name.bench-$size.json"
   done
