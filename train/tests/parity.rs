@@ -5,7 +5,7 @@
 mod common;
 
 use common::{max_abs_diff, random, run, session};
-use ptgrm_model::base::{BaseBlock, BaseConfig, BaseHead, BaseView};
+use ptgrm_model::base::{BaseBlock, BaseConfig, BaseHead, BaseView, DecoderUpsampling};
 use ptgrm_model::export::{merged_graph, refiner_graph, ModelConfig};
 use ptgrm_model::onnx_builder::ParamSource;
 use ptgrm_model::ptgrm::{Head, RefinerConfig, ABLATIONS};
@@ -116,7 +116,10 @@ fn fused_low_resolution_model_matches_onnx_runtime() {
     // The live denoiser's form: residual cells at 1/2, fewer maps than features, so the window
     // mean is mapped at low resolution and added (base::pattern_free_cells' other branch).
     let base = BaseConfig { head: BaseHead::Residual, internal_scale: 2, zero_init_ending: false, ..base };
-    assert_merged_parity(&ModelConfig { base: Some(base), refiner }, 23);
+    assert_merged_parity(&ModelConfig { base: Some(base.clone()), refiner: refiner.clone() }, 23);
+    // A decoder that goes up by a bilinear resize instead of a pixel shuffle.
+    let base = BaseConfig { smooth_upsampling: false, decoder_upsampling: DecoderUpsampling::Bilinear, ..base };
+    assert_merged_parity(&ModelConfig { base: Some(base), refiner }, 29);
 }
 
 #[test]

@@ -57,6 +57,12 @@ pub struct BaseConfig {
     /// channels hold on average cannot come out as a period-2 pattern (at 1/s: periods 2s, 4s
     /// and 8s in the image). The classic remedy for checkerboard artefacts; no parameters.
     pub smooth_upsampling: bool,
+    /// How the decoder goes up a level: a 1x1 conv to 4x the channels and a pixel shuffle (the
+    /// default), or a 1x1 conv to half the channels and a bilinear x2 resize. The second has no
+    /// shuffle pattern to blur away and stays in ONNX Runtime's blocked layout: the shuffle,
+    /// the edge padding and the blur of `smooth_upsampling` cost the live denoiser about 16 of
+    /// its 150 ms at 1280x720, mostly as layout reorders (profile, 2 cores).
+    pub decoder_upsampling: DecoderUpsampling,
     /// Unshuffled view only: each s x s cell's mean correction is bilinearly upsampled (smooth
     /// across cells) instead of repeated over the cell, and only the sub-positions' deviations
     /// from it go through the pixel shuffle. Without it F drew its cells as blocks on smooth
@@ -68,6 +74,15 @@ pub struct BaseConfig {
     /// most about lr per step, took longer to unlearn than a 400-step try had: F was still the
     /// identity there (1 dB over the noisy input), while the full-resolution U-Net denoised.
     pub zero_init_ending: bool,
+}
+
+/// How F's decoder doubles its resolution (see [`BaseConfig::decoder_upsampling`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecoderUpsampling {
+    #[default]
+    Shuffle,
+    Bilinear,
 }
 
 /// The image as F's network sees it at internal scale s > 1.
@@ -111,6 +126,7 @@ impl Default for BaseConfig {
             view: BaseView::Pooled,
             phase_window: 0,
             smooth_upsampling: false,
+            decoder_upsampling: DecoderUpsampling::Shuffle,
             smooth_cells: false,
             zero_init_ending: false,
         }
@@ -156,6 +172,9 @@ impl BaseConfig {
         }
         if ![1, 2, 4, 8].contains(&self.internal_scale) {
             return bad(format!("internal_scale {} must be 1, 2, 4 or 8", self.internal_scale));
+        }
+        if self.smooth_upsampling && self.decoder_upsampling == DecoderUpsampling::Bilinear {
+            return bad("smooth_upsampling blurs pixel-shuffle patterns; decoder_upsampling = \"bilinear\" has none (set one of them)".into());
         }
         if self.smooth_cells && !self.is_unshuffled() {
             return bad("smooth_cells applies only to the unshuffled view (view = \"unshuffled\", internal_scale > 1)".into());
@@ -385,11 +404,21 @@ fn unet_body<O: Ops>(o: &mut O, cfg: &BaseConfig, mut h: O::T) -> O::T {
     }
     for (i, &n) in cfg.dec_blocks.iter().enumerate() {
         let level = cfg.levels() - 1 - i;
-        h = conv(o, &format!("base.up{level}"), &h, c, 2 * c, 1, Conv2d::same(1), false);
-        h = o.pixel_shuffle(&h, 2);
-        c /= 2;
-        if cfg.smooth_upsampling {
-            h = binomial_blur(o, &h, c);
+        match cfg.decoder_upsampling {
+            DecoderUpsampling::Shuffle => {
+                h = conv(o, &format!("base.up{level}"), &h, c, 2 * c, 1, Conv2d::same(1), false);
+                h = o.pixel_shuffle(&h, 2);
+                c /= 2;
+                if cfg.smooth_upsampling {
+                    h = binomial_blur(o, &h, c);
+                }
+            }
+            DecoderUpsampling::Bilinear => {
+                // Channels first, at the lower resolution: the 1x1 conv and the resize commute.
+                h = conv(o, &format!("base.up{level}"), &h, c, c / 2, 1, Conv2d::same(1), false);
+                c /= 2;
+                h = o.upsample_bilinear(&h, c, 2);
+            }
         }
         h = o.add(&h, &skips[level]);
         for j in 0..n {

@@ -8,7 +8,7 @@ use model_support::ref_ops::{RefOps, Tensor};
 use model_support::{max_abs_diff, named, random, run, session};
 use ptgrm_model::base::{
     apply_base_head, apply_unshuffled_cells, base_forward, cells_to_pixels, debias_phases, unshuffled_cells,
-    unshuffled_cells_by_definition, BaseBlock, BaseConfig, BaseHead, BaseView,
+    unshuffled_cells_by_definition, BaseBlock, BaseConfig, BaseHead, BaseView, DecoderUpsampling,
 };
 use ptgrm_bundle::{io, Manifest};
 use ptgrm_model::export::{
@@ -46,6 +46,10 @@ fn base_graph_matches_reference_at_padded_odd_sizes() {
         check_base(&BaseConfig { block, ..Default::default() });
     }
     check_base(&BaseConfig { block: BaseBlock::Res, head: BaseHead::Affine, ..Default::default() });
+    let bilinear = BaseConfig { block: BaseBlock::Res, decoder_upsampling: DecoderUpsampling::Bilinear, ..Default::default() };
+    check_base(&bilinear);
+    let both = BaseConfig { smooth_upsampling: true, ..bilinear };
+    assert!(both.validate().unwrap_err().contains("smooth_upsampling"), "a blur for a shuffle that is not there");
 }
 
 fn check_base(cfg: &BaseConfig) {
