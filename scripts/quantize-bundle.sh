@@ -12,9 +12,9 @@
 # quantization tool, the same release as the runtime library) lives in .deps/quant-venv.
 #
 # Why (docs/results-live.md, "Int8 deep levels"): measured on 2 cores, engine fps at
-# 640x360, denoise-live 29.0 -> 35.4 and lowlight about 1.2x, for -0.05 dB (denoiser, sigma 25) and
-# +-0.1 dB (low light) on the validation photos; quantizing every convolution as well cost the
-# denoiser 0.37 dB.
+# 640x360, denoise-live 24.3 -> 34.0 and lowlight 47.4 -> 57.2, for -0.05 dB (denoiser, sigma 25)
+# and within 0.01 dB (low light) on the validation photos; quantizing every convolution as well
+# cost the denoiser 0.37 dB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 2 ] || { sed -n '2,17p' "$0"; exit 2; }
