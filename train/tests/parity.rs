@@ -119,7 +119,10 @@ fn fused_low_resolution_model_matches_onnx_runtime() {
     assert_merged_parity(&ModelConfig { base: Some(base.clone()), refiner: refiner.clone() }, 23);
     // A decoder that goes up by a bilinear resize instead of a pixel shuffle.
     let base = BaseConfig { smooth_upsampling: false, decoder_upsampling: DecoderUpsampling::Bilinear, ..base };
-    assert_merged_parity(&ModelConfig { base: Some(base), refiner }, 29);
+    assert_merged_parity(&ModelConfig { base: Some(base.clone()), refiner: refiner.clone() }, 29);
+    // Live low-light v3: the same F told the frame's feature means (one more reduction over H, W).
+    let base = BaseConfig { global_context: true, ..base };
+    assert_merged_parity(&ModelConfig { base: Some(base), refiner }, 31);
 }
 
 #[test]

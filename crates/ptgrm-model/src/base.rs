@@ -11,7 +11,7 @@
 //! (space-to-depth: a stride-s s x s conv sees every pixel of its patch), its correction
 //! pixel-shuffled back, so every full-resolution pixel gets its own value.
 
-use crate::layers::{conv, conv_same, layer_norm};
+use crate::layers::{conv, conv_same, layer_norm, linear};
 use crate::ops::{Conv2d, Init, Ops};
 use serde::{Deserialize, Serialize};
 
@@ -74,6 +74,14 @@ pub struct BaseConfig {
     /// most about lr per step, took longer to unlearn than a 400-step try had: F was still the
     /// identity there (1 dB over the noisy input), while the full-resolution U-Net denoised.
     pub zero_init_ending: bool,
+    /// After the middle blocks, each feature gets an offset computed from the means of all
+    /// features over the frame (mean over H, W -> linear -> LeakyReLU -> linear, broadcast
+    /// back): F's only view beyond its receptive field. Why: at 1/2 resolution the live
+    /// denoiser's U-Net sees about 100 pixels, too little to tell a dark object from a dark
+    /// exposure, and as a low-light F it restored structure better than v2 but brightness
+    /// worse (docs/training.md, "Live low-light v3"). With `zero_init_ending` the last linear
+    /// starts at zero, so a fine-tune that adds it starts as its checkpoint's function.
+    pub global_context: bool,
 }
 
 /// How F's decoder doubles its resolution (see [`BaseConfig::decoder_upsampling`]).
@@ -129,6 +137,7 @@ impl Default for BaseConfig {
             decoder_upsampling: DecoderUpsampling::Shuffle,
             smooth_cells: false,
             zero_init_ending: false,
+            global_context: false,
         }
     }
 }
@@ -402,6 +411,9 @@ fn unet_body<O: Ops>(o: &mut O, cfg: &BaseConfig, mut h: O::T) -> O::T {
     for j in 0..cfg.middle_blocks {
         h = block(o, cfg, &format!("base.middle.{j}"), &h, c);
     }
+    if cfg.global_context {
+        h = global_context(o, cfg, &h, c);
+    }
     for (i, &n) in cfg.dec_blocks.iter().enumerate() {
         let level = cfg.levels() - 1 - i;
         match cfg.decoder_upsampling {
@@ -426,6 +438,22 @@ fn unet_body<O: Ops>(o: &mut O, cfg: &BaseConfig, mut h: O::T) -> O::T {
         }
     }
     h
+}
+
+/// `h + expand(W2 · LReLU(W1 · mean_hw(h) + b1) + b2)`: see [`BaseConfig::global_context`].
+fn global_context<O: Ops>(o: &mut O, cfg: &BaseConfig, h: &O::T, c: usize) -> O::T {
+    let means = o.mean_hw(h);
+    let z = linear(o, "base.context.0", &means, c, c);
+    let z = o.leaky_relu(&z, 0.1);
+    let z = if cfg.zero_init_ending {
+        let w = o.param("base.context.1.weight", &[c, c], Init::Const(0.0));
+        let b = o.param("base.context.1.bias", &[c], Init::Const(0.0));
+        o.linear(&z, &w, Some(&b))
+    } else {
+        linear(o, "base.context.1", &z, c, c)
+    };
+    let offsets = o.expand_hw(&z, h);
+    o.add(h, &offsets)
 }
 
 /// `out_channels` maps from the U-Net's features by the last `kernel` x `kernel` conv, whose

@@ -48,8 +48,39 @@ fn base_graph_matches_reference_at_padded_odd_sizes() {
     check_base(&BaseConfig { block: BaseBlock::Res, head: BaseHead::Affine, ..Default::default() });
     let bilinear = BaseConfig { block: BaseBlock::Res, decoder_upsampling: DecoderUpsampling::Bilinear, ..Default::default() };
     check_base(&bilinear);
-    let both = BaseConfig { smooth_upsampling: true, ..bilinear };
+    let both = BaseConfig { smooth_upsampling: true, ..bilinear.clone() };
     assert!(both.validate().unwrap_err().contains("smooth_upsampling"), "a blur for a shuffle that is not there");
+    check_base(&BaseConfig { global_context: true, ..bilinear });
+}
+
+/// With `global_context` a change far outside F's receptive field changes F's output (the frame's
+/// feature means reach every pixel); without it the same pixels are untouched.
+#[test]
+fn global_context_lets_distant_content_change_the_output() {
+    let cfg = BaseConfig {
+        block: BaseBlock::Res,
+        width: 8,
+        internal_scale: 2,
+        view: BaseView::Unshuffled,
+        decoder_upsampling: DecoderUpsampling::Bilinear,
+        ..Default::default()
+    };
+    let (n, h, w) = (1, 32, 512);
+    let x = image(n, h, w, 160);
+    let mut far = x.clone();
+    for c in 0..3 {
+        for row in 0..h {
+            for col in w - 64..w {
+                far[(c * h + row) * w + col] *= 0.2;
+            }
+        }
+    }
+    // The left 64 columns of every channel.
+    let left = |v: &[f32]| -> Vec<f32> { v.chunks(w).flat_map(|row| row[..64].to_vec()).collect() };
+    let out = |cfg: &BaseConfig, x: &[f32]| base_forward(&mut RefOps::seeded(4), cfg, &Tensor::new(&[n, 3, h, w], x.to_vec())).data;
+    assert_eq!(max_abs_diff(&left(&out(&cfg, &x)), &left(&out(&cfg, &far))), 0.0, "receptive field reaches 384 pixels");
+    let context = BaseConfig { global_context: true, ..cfg };
+    assert!(max_abs_diff(&left(&out(&context, &x)), &left(&out(&context, &far))) > 1e-4);
 }
 
 fn check_base(cfg: &BaseConfig) {
