@@ -770,3 +770,45 @@ fn outputs_are_named_without_copies_where_a_node_computes_them() {
     assert_eq!(got[1].1, relu.iter().map(|v| 2.0 * v).collect::<Vec<_>>());
     assert_eq!(got[2].1, data);
 }
+
+/// A fine-tune that adds `global_context` to a trained F (train.init_fresh = ["base.context"])
+/// starts from that F's exact function, and once the context's last linear has trained weights
+/// the exported graph's output changes.
+#[test]
+fn global_context_starts_as_the_plain_f_and_then_changes_it() {
+    let plain = BaseConfig {
+        block: BaseBlock::Res,
+        width: 8,
+        internal_scale: 2,
+        view: BaseView::Unshuffled,
+        decoder_upsampling: DecoderUpsampling::Bilinear,
+        zero_init_ending: true,
+        ..Default::default()
+    };
+    let with = BaseConfig { global_context: true, ..plain.clone() };
+    let mut params = init_params(&ModelConfig { base: Some(with.clone()), refiner: small_refiner() }, 5).unwrap();
+    params.retain(|k, _| k.starts_with("base."));
+    // A trained ending (it starts at zero, which would make F the identity either way).
+    for k in ["base.ending.weight", "base.ending.bias"] {
+        for (i, x) in params.get_mut(k).unwrap().data.iter_mut().enumerate() {
+            *x = 0.05 * ((i % 5) as f32 - 2.0);
+        }
+    }
+    let context_keys: Vec<String> = params.keys().filter(|k| k.starts_with("base.context.")).cloned().collect();
+    assert_eq!(context_keys.len(), 4, "{context_keys:?}");
+    let mut trained_f = params.clone();
+    trained_f.retain(|k, _| !k.starts_with("base.context."));
+    let (n, h, w) = (1, 32, 48);
+    let x = image(n, h, w, 170);
+    let out = |cfg: &BaseConfig, p: &ptgrm_model::params::ParamMap| {
+        let g = base_graph(cfg, ParamSource::Given(p.clone())).unwrap();
+        run(&g.bytes, &[named(io::IMAGE, &[n, 3, h, w], x.clone())], &[io::BASE]).remove(0).1
+    };
+    let before = out(&plain, &trained_f);
+    assert!(max_abs_diff(&before, &x) > 1e-3, "the trained ending changes the image");
+    assert!(max_abs_diff(&out(&with, &params), &before) <= 1e-6);
+    for (i, x) in params.get_mut("base.context.1.bias").unwrap().data.iter_mut().enumerate() {
+        *x = 0.5 * ((i % 3) as f32 - 1.0);
+    }
+    assert!(max_abs_diff(&out(&with, &params), &before) > 1e-4);
+}
