@@ -68,6 +68,8 @@ pub struct LossConfig {
     pub near_clip_weight: f64,
     /// Global gradient-norm clip (0 = none).
     pub grad_clip: f64,
+    /// The built-in F runs without gradients and only R's loss is minimised (`train.freeze_base`).
+    pub freeze_base: bool,
 }
 
 impl LossConfig {
@@ -81,6 +83,7 @@ impl LossConfig {
             ssim_weight: t.ssim_weight,
             near_clip_weight: t.near_clip_weight,
             grad_clip: t.grad_clip,
+            freeze_base: t.freeze_base,
         }
     }
 
@@ -139,12 +142,25 @@ pub fn trainer(
     params: &ParamMap,
     optimizer: Option<&OptimizerState>,
 ) -> Result<Box<dyn Trainer>> {
+    if loss.freeze_base {
+        match &cfg.base {
+            None => bail!("train.freeze_base needs a built-in F"),
+            Some(b) if cfg.refiner.fused_upsampling && !b.is_unshuffled() => bail!(
+                "train.freeze_base cannot split the pooled fused form (F's and R's heads share one upsampling): \
+                 use base.view = \"unshuffled\" or refiner.fused_upsampling = false"
+            ),
+            Some(_) => {}
+        }
+    }
     match backend {
         Backend::Flex if loss.ssim_weight > 0.0 => {
             bail!("train.ssim_weight > 0 needs the tch backend (--backend tch): burn's flex trainer has the Charbonnier loss only")
         }
         Backend::Flex if loss.near_clip_weight != 1.0 => {
             bail!("train.near_clip_weight other than 1 needs the tch backend (--backend tch): burn's flex trainer weighs every pixel alike")
+        }
+        Backend::Flex if loss.freeze_base => {
+            bail!("train.freeze_base needs the tch backend (--backend tch): burn's flex trainer trains F and R together")
         }
         Backend::Flex => Ok(Box::new(BurnTrainer::new(cfg, loss, seed, params, optimizer))),
         #[cfg(feature = "tch")]

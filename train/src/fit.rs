@@ -74,31 +74,28 @@ pub fn param_store_from_checkpoint(ck: &Checkpoint, trainable: bool, seed: u64) 
     Ok(store)
 }
 
-/// `expected` with every parameter taken from `found`, except those under a `fresh` prefix that
-/// `found` lacks (they keep `expected`'s seeded values); everything else must match as in
-/// [`check_params_match`].
+/// `expected` with every parameter taken from `found`, except those under a `fresh` prefix: they
+/// keep `expected`'s seeded values whether or not `found` holds them, and `found`'s values
+/// there are not used (a part added to a trained model, or a part retrained from scratch, such
+/// as a g = 0 twin of R on a trained F). Everything else must match as in [`check_params_match`].
 fn start_params(found: &ParamMap, expected: &ParamMap, fresh: &[String]) -> Result<ParamMap> {
     let is_fresh = |k: &str| fresh.iter().any(|p| k.starts_with(p.as_str()));
     let mut start = ParamMap::new();
     let mut kept = Vec::new();
     for (k, v) in expected {
-        match found.get(k) {
-            None if is_fresh(k) => {
-                kept.push(k.as_str());
-                start.insert(k.clone(), v.clone());
-            }
-            Some(p) => {
-                start.insert(k.clone(), p.clone());
-            }
-            None => {}
+        if is_fresh(k) {
+            kept.push(k.as_str());
+            start.insert(k.clone(), v.clone());
+        } else if let Some(p) = found.get(k) {
+            start.insert(k.clone(), p.clone());
         }
     }
     check_params_match(&start, expected)?;
-    if let Some(k) = found.keys().find(|k| !expected.contains_key(*k)) {
+    if let Some(k) = found.keys().find(|k| !expected.contains_key(*k) && !is_fresh(k)) {
         bail!("checkpoint parameter {k} is not in the recipe's model");
     }
     if !kept.is_empty() {
-        eprintln!("{} parameters not in the checkpoint start from their initialisation (train.init_fresh): {}", kept.len(), kept.join(", "));
+        eprintln!("{} parameters start from their initialisation, not the checkpoint (train.init_fresh): {}", kept.len(), kept.join(", "));
     }
     Ok(start)
 }
@@ -350,5 +347,18 @@ mod tests {
         let extra = map(&[("refiner.a", 5.0), ("refiner.old", 1.0)]);
         let err = start_params(&extra, &expected, &fresh).unwrap_err().to_string();
         assert!(err.contains("refiner.old"), "{err}");
+    }
+
+    /// R retrained from scratch on a trained F (e.g. its g = 0 twin, which has no prior
+    /// mappings): F comes from the checkpoint, every parameter of R from its initialisation, and
+    /// R's parameters the new model lacks are not an error.
+    #[test]
+    fn init_fresh_restarts_a_part_the_checkpoint_holds() {
+        let expected = map(&[("base.a", 0.0), ("refiner.a", 0.0)]);
+        let trained = map(&[("base.a", 5.0), ("refiner.a", 6.0), ("refiner.t_m.fc1.weight", 7.0)]);
+        let start = start_params(&trained, &expected, &["refiner.".to_string()]).unwrap();
+        assert_eq!(start, map(&[("base.a", 5.0), ("refiner.a", 0.0)]));
+        let err = start_params(&trained, &expected, &["refiner.a".to_string()]).unwrap_err().to_string();
+        assert!(err.contains("refiner.t_m.fc1.weight"), "{err}");
     }
 }

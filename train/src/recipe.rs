@@ -126,9 +126,19 @@ pub struct TrainConfig {
     /// fresh; every parameter must match by name and shape, except those `init_fresh` names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_from: Option<PathBuf>,
-    /// Name prefixes of parameters that init_from's checkpoint may lack: those keep their seeded
-    /// initialisation (a part added to a trained model, e.g. R's zero-initialised exposure
-    /// mapping). Listed, not guessed, so a mistyped model still fails to start.
+    /// Train R alone: the built-in F keeps the parameters it starts with (from `init_from`) and
+    /// runs without gradients, and the loss is the refined output's alone. Why: R learns from
+    /// the whole frame's context (position embeddings, instance statistics and attention over
+    /// its 1/32 latent), so it must see crops near the frame sizes it will run on, and a
+    /// frozen F makes those affordable (a forward only, about a third of F's training cost).
+    /// The tch backend only; not with the pooled fused form, whose heads share one upsampling.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub freeze_base: bool,
+    /// Name prefixes of parameters that do not come from init_from's checkpoint: they keep their
+    /// seeded initialisation whether or not the checkpoint holds them (a part added to a trained
+    /// model, e.g. R's zero-initialised exposure mapping, or a part retrained from scratch, e.g.
+    /// "refiner." for R's g = 0 twin on a trained F). Listed, not guessed, so a mistyped model
+    /// still fails to start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub init_fresh: Vec<String>,
 }
@@ -203,6 +213,9 @@ impl Recipe {
         if !(t.near_clip_weight > 0.0 && t.near_clip_weight.is_finite()) {
             bail!("train.near_clip_weight must be a finite number > 0, got {}", t.near_clip_weight);
         }
+        if t.freeze_base && !(matches!(self.base, BaseSpec::Builtin) && t.lambda1 > 0.0 && t.init_from.is_some()) {
+            bail!("train.freeze_base trains R alone after a trained built-in F: it needs base.kind = \"builtin\", train.lambda1 > 0 and train.init_from (the trained F)");
+        }
         if !(0.0..1.0).contains(&t.prior_dropout) {
             bail!("train.prior_dropout must be in [0, 1), got {}", t.prior_dropout);
         }
@@ -247,6 +260,15 @@ mod tests {
             }
         }
         assert!(seen >= 10, "only {seen} recipes found");
+    }
+
+    #[test]
+    fn freeze_base_without_a_trained_f_to_keep_is_refused() {
+        let frozen = MINIMAL.replace("[train]", "[train]\nfreeze_base = true");
+        let e = Recipe::parse(&frozen, "test").unwrap_err();
+        assert!(format!("{e:#}").contains("train.init_from"), "{e:#}");
+        let ok = frozen.replace("[train]", "[train]\ninit_from = \"runs/trained\"");
+        assert!(Recipe::parse(&ok, "test").unwrap().train.freeze_base);
     }
 
     #[test]

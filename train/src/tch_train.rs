@@ -6,6 +6,7 @@ use crate::backend::{Backend, LossConfig, OptimizerState, StepBatch, StepResult,
 use crate::model::forward_ops;
 use crate::tch_ops::{tensor, values, TchOps, TchStore, TT};
 use ptgrm_model::export::ModelConfig;
+use ptgrm_model::joint::{joint_base, joint_refine};
 use ptgrm_model::params::{ParamMap, ParamValue};
 use std::collections::BTreeMap;
 use tch::{Device, Kind, Tensor};
@@ -163,6 +164,14 @@ impl Trainer for TchTrainer {
             let base = ptgrm_model::base::base_forward(&mut ops, self.cfg.base.as_ref().expect("built-in F"), &x);
             let lb = output_loss(&base.0, &y, &lc);
             (lb.shallow_clone(), lb.shallow_clone(), lb.zeros_like())
+        } else if lc.freeze_base {
+            let (base_cfg, refiner) = (self.cfg.base.as_ref().expect("built-in F"), &self.cfg.refiner);
+            let f = tch::no_grad(|| joint_base(&mut ops, base_cfg, refiner, &x))
+                .expect("train.freeze_base with the pooled fused form (refused when the run starts)");
+            let refined = joint_refine(&mut ops, refiner, &x, &f, &g);
+            let lr_ = output_loss(&refined.0, &y, &lc);
+            let lb = tch::no_grad(|| output_loss(&f.restored.0, &y, &lc));
+            (lr_.shallow_clone(), lb, lr_)
         } else {
             let (base, refined) = forward_ops(&mut ops, &self.cfg, &x, &g, ext);
             let lb = output_loss(&base.0, &y, &lc);
@@ -253,5 +262,54 @@ mod tests {
         for (w, want) in [(1.0, 0.25), (0.25, (0.5 * 0.4 + 0.2) / 2.5), (4.0, (3.2 + 0.2) / 10.0)] {
             assert!((at(w) - want).abs() < 1e-6, "weight {w}: {} vs {want}", at(w));
         }
+    }
+
+    /// `train.freeze_base`: a step moves R and leaves every parameter of F exactly as it was
+    /// (the trained F a fine-tune relies on); the same step without it moves F as well.
+    #[test]
+    fn freeze_base_moves_r_and_leaves_f_exactly_as_it_was() {
+        use ptgrm_model::base::{BaseBlock, BaseConfig, BaseHead, BaseView};
+        use ptgrm_model::export::init_params;
+        use ptgrm_model::ptgrm::RefinerConfig;
+        let base = BaseConfig {
+            block: BaseBlock::Res,
+            head: BaseHead::Residual,
+            internal_scale: 2,
+            view: BaseView::Unshuffled,
+            width: 8,
+            zero_init_ending: false,
+            ..Default::default()
+        };
+        let refiner = RefinerConfig { internal_scale: 8, fused_upsampling: true, mask_logit_offset: 4.0, ..RefinerConfig::paper(16) };
+        let cfg = ModelConfig { base: Some(base), refiner };
+        let params = init_params(&cfg, 7).unwrap();
+        let (n, side) = (2usize, 64usize);
+        let px = n * 3 * side * side;
+        let clean: Vec<f32> = (0..px).map(|i| ((i * 37 % 101) as f32) / 100.0).collect();
+        let degraded: Vec<f32> = clean.iter().enumerate().map(|(i, v)| (v * 0.8 + ((i * 13 % 7) as f32) * 0.02).min(1.0)).collect();
+        let priors: Vec<f32> = (0..n * cfg.refiner.prior_dim).map(|i| ((i % 11) as f32) / 11.0).collect();
+        let batch = StepBatch { n, side, degraded: &degraded, clean: &clean, priors: &priors, external_base: None };
+        let after = |freeze_base: bool| -> ParamMap {
+            let loss = LossConfig {
+                builtin: true,
+                lambda1: 1.0,
+                charbonnier_eps: 1e-3,
+                ssim_weight: 0.0,
+                near_clip_weight: 1.0,
+                grad_clip: 0.0,
+                freeze_base,
+            };
+            let mut t = TchTrainer::new(&cfg, loss, 7, &params, None, Device::Cpu);
+            assert!(t.step(&batch, 1e-3).applied);
+            t.params()
+        };
+        let moved = |p: &ParamMap, prefix: &str| {
+            p.iter().filter(|(k, v)| k.starts_with(prefix) && v.data != params[k.as_str()].data).count()
+        };
+        let frozen = after(true);
+        assert_eq!(moved(&frozen, "base."), 0, "F changed under freeze_base");
+        assert!(moved(&frozen, "refiner.") > 10, "R did not train under freeze_base");
+        let joint = after(false);
+        assert!(moved(&joint, "base.") > 10, "F must train without freeze_base (else the check above means nothing)");
     }
 }

@@ -36,15 +36,40 @@ pub fn fused_upsampling_error(base: Option<&BaseConfig>, refiner: &RefinerConfig
     }
 }
 
+/// What R reads of F: Î, and in the unshuffled fused form F's per-pixel correction Î − I_d.
+pub struct BaseOutput<T> {
+    pub restored: T,
+    pub correction: Option<T>,
+}
+
+/// F's half of [`joint_forward`], for a trainer that keeps F frozen (runs it without gradients)
+/// and trains R alone. None in the pooled fused form, where F's and R's heads share one
+/// upsampling and the halves do not separate.
+pub fn joint_base<O: Ops>(o: &mut O, base: &BaseConfig, refiner: &RefinerConfig, image: &O::T) -> Option<BaseOutput<O::T>> {
+    if !refiner.fused_upsampling {
+        return Some(BaseOutput { restored: base_forward(o, base, image), correction: None });
+    }
+    if !base.is_unshuffled() {
+        return None;
+    }
+    let cells = unshuffled_cells(o, base, image);
+    let (restored, correction) = apply_unshuffled_cells(o, base, image, &cells);
+    Some(BaseOutput { restored, correction: Some(correction) })
+}
+
+/// R's half of [`joint_forward`]: the refined Ī from F's output.
+pub fn joint_refine<O: Ops>(o: &mut O, refiner: &RefinerConfig, image: &O::T, f: &BaseOutput<O::T>, prior: &O::T) -> O::T {
+    match &f.correction {
+        None => refiner_forward(o, refiner, &f.restored, image, prior),
+        Some(correction) => refine_unshuffled(o, refiner, image, &f.restored, correction, prior),
+    }
+}
+
 /// (restored Î, refined Ī) for `image` `[N, 3, H, W]` and `prior` `[N, D]`.
 pub fn joint_forward<O: Ops>(o: &mut O, base: &BaseConfig, refiner: &RefinerConfig, image: &O::T, prior: &O::T) -> (O::T, O::T) {
-    if !refiner.fused_upsampling {
-        let restored = base_forward(o, base, image);
-        let refined = refiner_forward(o, refiner, &restored, image, prior);
-        return (restored, refined);
-    }
-    if base.is_unshuffled() {
-        return joint_unshuffled(o, base, refiner, image, prior);
+    if let Some(f) = joint_base(o, base, refiner, image) {
+        let refined = joint_refine(o, refiner, image, &f, prior);
+        return (f.restored, refined);
     }
     let s = base.internal_scale;
     let small = o.avg_pool(image, s);
@@ -79,29 +104,26 @@ pub fn joint_forward<O: Ops>(o: &mut O, base: &BaseConfig, refiner: &RefinerConf
     (restored, refined)
 }
 
-/// The fused form when F sees the unshuffled view: F's correction is already per pixel at full
-/// resolution; R runs at its own 1/s on the pooled image and F's pooled output, and only its
-/// mask and residual are upsampled (R's scale may differ from F's).
-fn joint_unshuffled<O: Ops>(o: &mut O, base: &BaseConfig, refiner: &RefinerConfig, image: &O::T, prior: &O::T) -> (O::T, O::T) {
+/// R in the fused form when F sees the unshuffled view: F's correction is already per pixel at
+/// full resolution; R runs at its own 1/s on the pooled image and F's pooled output, and only
+/// its mask and residual are upsampled (R's scale may differ from F's).
+fn refine_unshuffled<O: Ops>(o: &mut O, refiner: &RefinerConfig, image: &O::T, restored: &O::T, correction: &O::T, prior: &O::T) -> O::T {
     let s = refiner.internal_scale;
-    let cells = unshuffled_cells(o, base, image);
-    let (restored, correction) = apply_unshuffled_cells(o, base, image, &cells);
     let small = o.avg_pool(image, s);
-    let restored_small = o.avg_pool(&restored, s);
+    let restored_small = o.avg_pool(restored, s);
     let r_head = refiner_head(o, refiner, &restored_small, &small, prior);
     // Split before upsampling: a channel split at full resolution is a copy of every pixel.
-    let refined = match refiner.head {
+    match refiner.head {
         Head::MaskResidual => {
             let mask = o.slice_channels(&r_head, 0, 1);
             let resid = o.slice_channels(&r_head, 1, 4);
             let mask = o.upsample_bilinear(&mask, 1, s);
             let resid = o.upsample_bilinear(&resid, 3, s);
-            apply_mask_residual(o, image, &correction, &mask, &resid)
+            apply_mask_residual(o, image, correction, &mask, &resid)
         }
         Head::ResidualOnly => {
             let up = o.upsample_bilinear(&r_head, refiner.head_channels(), s);
-            apply_residual_only(o, &restored, &up)
+            apply_residual_only(o, restored, &up)
         }
-    };
-    (restored, refined)
+    }
 }
