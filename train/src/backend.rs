@@ -145,7 +145,7 @@ pub fn trainer(
     if loss.freeze_base {
         match &cfg.base {
             None => bail!("train.freeze_base needs a built-in F"),
-            Some(b) if cfg.refiner.fused_upsampling && !b.is_unshuffled() => bail!(
+            Some(b) if !ptgrm_model::joint::halves_separate(b, &cfg.refiner) => bail!(
                 "train.freeze_base cannot split the pooled fused form (F's and R's heads share one upsampling): \
                  use base.view = \"unshuffled\" or refiner.fused_upsampling = false"
             ),

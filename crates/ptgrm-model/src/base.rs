@@ -11,7 +11,7 @@
 //! (space-to-depth: a stride-s s x s conv sees every pixel of its patch), its correction
 //! pixel-shuffled back, so every full-resolution pixel gets its own value.
 
-use crate::layers::{conv, conv_same, layer_norm, linear};
+use crate::layers::{conv, conv_same, layer_norm, linear, zero_linear};
 use crate::ops::{Conv2d, Init, Ops};
 use serde::{Deserialize, Serialize};
 
@@ -446,9 +446,7 @@ fn global_context<O: Ops>(o: &mut O, cfg: &BaseConfig, h: &O::T, c: usize) -> O:
     let z = linear(o, "base.context.0", &means, c, c);
     let z = o.leaky_relu(&z, 0.1);
     let z = if cfg.zero_init_ending {
-        let w = o.param("base.context.1.weight", &[c, c], Init::Const(0.0));
-        let b = o.param("base.context.1.bias", &[c], Init::Const(0.0));
-        o.linear(&z, &w, Some(&b))
+        zero_linear(o, "base.context.1", &z, c, c)
     } else {
         linear(o, "base.context.1", &z, c, c)
     };

@@ -42,15 +42,21 @@ pub struct BaseOutput<T> {
     pub correction: Option<T>,
 }
 
+/// Whether [`joint_base`] and [`joint_refine`] can run this pair: every form but the pooled fused
+/// one, where F's and R's heads share one upsampling.
+pub fn halves_separate(base: &BaseConfig, refiner: &RefinerConfig) -> bool {
+    !refiner.fused_upsampling || base.is_unshuffled()
+}
+
 /// F's half of [`joint_forward`], for a trainer that keeps F frozen (runs it without gradients)
 /// and trains R alone. None in the pooled fused form, where F's and R's heads share one
 /// upsampling and the halves do not separate.
 pub fn joint_base<O: Ops>(o: &mut O, base: &BaseConfig, refiner: &RefinerConfig, image: &O::T) -> Option<BaseOutput<O::T>> {
+    if !halves_separate(base, refiner) {
+        return None;
+    }
     if !refiner.fused_upsampling {
         return Some(BaseOutput { restored: base_forward(o, base, image), correction: None });
-    }
-    if !base.is_unshuffled() {
-        return None;
     }
     let cells = unshuffled_cells(o, base, image);
     let (restored, correction) = apply_unshuffled_cells(o, base, image, &cells);

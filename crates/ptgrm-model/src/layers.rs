@@ -31,6 +31,14 @@ pub fn linear<O: Ops>(o: &mut O, name: &str, x: &O::T, fin: usize, fout: usize) 
     o.linear(x, &w, Some(&b))
 }
 
+/// Linear layer `[N, fin]` -> `[N, fout]` with weight and bias initialised to zero: a part added
+/// to a trained model that starts by changing nothing.
+pub fn zero_linear<O: Ops>(o: &mut O, name: &str, x: &O::T, fin: usize, fout: usize) -> O::T {
+    let w = o.param(&format!("{name}.weight"), &[fout, fin], Init::Const(0.0));
+    let b = o.param(&format!("{name}.bias"), &[fout], Init::Const(0.0));
+    o.linear(x, &w, Some(&b))
+}
+
 /// Channel LayerNorm with weight 1 / bias 0 init, parameters `[1, C, 1, 1]`.
 pub fn layer_norm<O: Ops>(o: &mut O, name: &str, x: &O::T, c: usize) -> O::T {
     let w = o.param(&format!("{name}.weight"), &[1, c, 1, 1], Init::Const(1.0));

@@ -6,7 +6,7 @@
 //! Every width is configurable and each ablation of issue 5 is a switch; parameter names are
 //! stable (`refiner.` prefix) so trained weights map onto the exported graph.
 
-use crate::layers::{conv, conv_same, layer_norm, linear, zero_conv_same};
+use crate::layers::{conv, conv_same, layer_norm, linear, zero_conv_same, zero_linear};
 use crate::ops::{Conv2d, Init, Ops};
 use serde::{Deserialize, Serialize};
 
@@ -330,9 +330,7 @@ fn refiner_core<O: Ops>(o: &mut O, cfg: &RefinerConfig, restored: &O::T, degrade
     let mapped_with_exposure = |o: &mut O, name: &str| -> Option<O::T> {
         let t = mapped(o, name)?;
         let Some(e) = &exposure else { return Some(t) };
-        let w = o.param(&format!("{name}.exposure.weight"), &[cfg.prior_embed, 3], Init::Const(0.0));
-        let b = o.param(&format!("{name}.exposure.bias"), &[cfg.prior_embed], Init::Const(0.0));
-        let te = o.linear(e, &w, Some(&b));
+        let te = zero_linear(o, &format!("{name}.exposure"), e, 3, cfg.prior_embed);
         Some(o.add(&t, &te))
     };
     let t_m = mapped_with_exposure(o, "refiner.t_m");
