@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""How much Eq. 1's mask could add to F at a given resolution, before training R.
+
+For each photo of a split, runs F (the merged graph's `base` output; F does not read the prior)
+and computes the oracle mask: per k x k block the least-squares factor a on F's correction,
+clipped to [0, 1] as a sigmoid mask is, Ī = I_d + a·(Î − I_d). Its PSNR is the most an R whose
+mask lives at 1/k of the frame can reach with the mask alone (its residual at that resolution
+only adds smooth corrections). k = 0 means one factor per frame. The last column is a guided
+mask at 8 x 8: per block an affine map of two per-pixel guides (the local size of F's
+correction and the local contrast of F's output, 3 x 3), unclipped: what an edge-aware
+upsampling of R's maps could add. A learned R gets a fraction of these; when the ceiling is
+below a target, no training budget reaches it at that resolution.
+
+    .deps/quant-venv/bin/python scripts/mask-oracle.py models/denoise-live out/compare-denoise/val-s25 ...
+
+Needs numpy, Pillow and onnxruntime (scripts/quantize-bundle.sh's venv has them).
+"""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+BLOCKS = [0, 8, 4, 2, 1]
+
+
+def psnr(a, b):
+    return 10 * np.log10(1 / np.mean((np.clip(a, 0, 1) - b) ** 2))
+
+
+def load(path):
+    return np.asarray(Image.open(path).convert("RGB"), np.float32) / 255
+
+
+def oracle(degraded, clean, restored, k):
+    diff, err = restored - degraded, clean - degraded
+    h, w, _ = diff.shape
+    if k == 0:
+        a = np.clip(np.sum(diff * err) / np.sum(diff * diff), 0, 1)
+        return psnr(degraded + a * diff, clean)
+    d = diff.reshape(h // k, k, w // k, k, 3)
+    e = err.reshape(h // k, k, w // k, k, 3)
+    a = np.clip((d * e).sum((1, 3, 4)) / ((d * d).sum((1, 3, 4)) + 1e-12), 0, 1)
+    return psnr(degraded + (d * a[:, None, :, None, None]).reshape(h, w, 3), clean)
+
+
+def box3(x):
+    """3 x 3 mean with edge padding."""
+    p = np.pad(x, 1, mode="edge")
+    h, w = x.shape
+    return sum(p[i : i + h, j : j + w] for i in range(3) for j in range(3)) / 9
+
+
+def guided_oracle(degraded, clean, restored, k=8):
+    diff, err = restored - degraded, clean - degraded
+    h, w, _ = diff.shape
+    size = np.sqrt(box3((diff**2).mean(2)))
+    luma = restored.mean(2)
+    contrast = np.sqrt(np.maximum(box3(luma**2) - box3(luma) ** 2, 0))
+    feats = [diff, size[..., None] * diff, contrast[..., None] * diff]
+    f = np.stack([x.reshape(h // k, k, w // k, k, 3) for x in feats], -1)
+    e = err.reshape(h // k, k, w // k, k, 3)
+    normal = np.einsum("iajbcf,iajbcg->ijfg", f, f) + 1e-9 * np.eye(len(feats))
+    coef = np.linalg.solve(normal, np.einsum("iajbcf,iajbc->ijf", f, e)[..., None])[..., 0]
+    return psnr(degraded + np.einsum("iajbcf,ijf->iajbc", f, coef).reshape(h, w, 3), clean)
+
+
+def main():
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    bundle = Path(sys.argv[1])
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    merged = manifest["graphs"].get("merged")
+    if merged is None or "base" not in merged["outputs"]:
+        sys.exit(f"{bundle}: needs a merged graph with a `base` output (a built-in F)")
+    options = ort.SessionOptions()
+    session = ort.InferenceSession(str(bundle / merged["file"]), options)
+    pad = manifest.get("pad_multiple", 32)
+    prior = np.zeros((1, manifest["prior"]["dim"]), np.float32)
+    labels = ["frame" if k == 0 else f"{k}x{k}" for k in BLOCKS]
+    print("split | F PSNR | " + " | ".join(f"oracle mask {l}" for l in labels) + " | guided 8x8")
+    for split in map(Path, sys.argv[2:]):
+        photos = sorted((split / "degraded").iterdir())
+        if not photos:
+            sys.exit(f"{split}/degraded: no photos")
+        sums = np.zeros(2 + len(BLOCKS))
+        for path in photos:
+            degraded, clean = load(path), load(split / "clean" / path.name)
+            h, w = degraded.shape[0] // pad * pad, degraded.shape[1] // pad * pad
+            degraded, clean = degraded[:h, :w], clean[:h, :w]
+            feed = {"image": degraded.transpose(2, 0, 1)[None], "prior": prior}
+            restored = session.run(["base"], feed)[0][0].transpose(1, 2, 0)
+            ceilings = [oracle(degraded, clean, restored, k) for k in BLOCKS]
+            sums += [psnr(restored, clean)] + ceilings + [guided_oracle(degraded, clean, restored)]
+        mean = sums / len(photos)
+        print(f"{split.name} | " + " | ".join(f"{v:.2f}" for v in mean))
+
+
+if __name__ == "__main__":
+    main()
