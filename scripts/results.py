@@ -66,7 +66,8 @@ for name in ("denoise-s15", "denoise-s25", "denoise-s50"):
               f"{psnr(name, 'refined'):.2f}) | {verdict(g >= 0.15)} |")
 for with_prior, without, what in (("denoise-s25-crop256", "denoise-s25-no-prior", "sigma 25"),
                                   ("denoise-s25-nearclip", "denoise-s25-nearclip-no-prior", "sigma 25, shipped recipe"),
-                                  ("denoise-s50-meanfree", "denoise-s50-meanfree-no-prior", "sigma 50")):
+                                  ("denoise-s50-meanfree", "denoise-s50-meanfree-no-prior", "sigma 50"),
+                                  ("lowlight-live-v3-fresh-r", "lowlight-live-v3-fresh-r-no-prior", "low light (`lowlight`'s R)")):
     d = ablation_gain(with_prior, without)
     if d is not None:
         print(f"| prior ablation, {what}: R with prior >= R with g = 0 + 0.1 dB (same budget) | {d:+.2f} dB "
@@ -97,7 +98,9 @@ for name, task in rows:
 if ablations:
     print("\n## Same-budget comparisons (committed checkpoints, whole validation photos)\n")
     print("`train eval --full` of each run in checkpoints/ (its recipe names the one change against")
-    print("its pair); only R trains, on the frozen FFDNet. Base = FFDNet at the run's noise level.\n")
+    print("its pair); only R trains, on a frozen F: FFDNet at the run's noise level for `denoise-*`,")
+    print("the built-in F of checkpoints/lowlight-live-v3-crop256 for `lowlight-*` (inputs degraded as")
+    print("that recipe's wide range, float graphs). Base = that F.\n")
     print("| run | R parameters | steps | base PSNR | refined PSNR | refined - base | refined SSIM |")
     print("|---|---|---|---|---|---|---|")
     for name, a in ablations.items():
