@@ -67,7 +67,8 @@ for name in ("denoise-s15", "denoise-s25", "denoise-s50"):
 for with_prior, without, what in (("denoise-s25-crop256", "denoise-s25-no-prior", "sigma 25"),
                                   ("denoise-s25-nearclip", "denoise-s25-nearclip-no-prior", "sigma 25, shipped recipe"),
                                   ("denoise-s50-meanfree", "denoise-s50-meanfree-no-prior", "sigma 50"),
-                                  ("lowlight-live-v3-fresh-r", "lowlight-live-v3-fresh-r-no-prior", "low light (`lowlight`'s R)")):
+                                  ("lowlight-live-v3-fresh-r", "lowlight-live-v3-fresh-r-no-prior", "low light, R on 512 crops"),
+                                  ("lowlight-live-v3-fresh-r384", "lowlight-live-v3-fresh-r384-no-prior", "low light, `lowlight`'s R (384 crops)")):
     d = ablation_gain(with_prior, without)
     if d is not None:
         print(f"| prior ablation, {what}: R with prior >= R with g = 0 + 0.1 dB (same budget) | {d:+.2f} dB "
