@@ -11,7 +11,7 @@
 //! (space-to-depth: a stride-s s x s conv sees every pixel of its patch), its correction
 //! pixel-shuffled back, so every full-resolution pixel gets its own value.
 
-use crate::layers::{conv, conv_same, layer_norm, linear, zero_linear};
+use crate::layers::{conv, conv_same, layer_norm, linear, zero_conv_same, zero_linear};
 use crate::ops::{Conv2d, Init, Ops};
 use serde::{Deserialize, Serialize};
 
@@ -82,6 +82,12 @@ pub struct BaseConfig {
     /// worse (docs/training.md, "Live low-light v3"). With `zero_init_ending` the last linear
     /// starts at zero, so a fine-tune that adds it starts as its checkpoint's function.
     pub global_context: bool,
+    /// Res blocks start as the identity: their second conv's weight and bias start at zero
+    /// (NAF blocks always do, through beta and gamma). Why: blocks added to a trained F for a
+    /// fine-tune (train.init_fresh) then start at that F's exact function, as a new
+    /// `global_context` does; with the default init each new block would first scramble the
+    /// features the trained layers after it rely on.
+    pub zero_init_blocks: bool,
 }
 
 /// How F's decoder doubles its resolution (see [`BaseConfig::decoder_upsampling`]).
@@ -138,6 +144,7 @@ impl Default for BaseConfig {
             smooth_cells: false,
             zero_init_ending: false,
             global_context: false,
+            zero_init_blocks: false,
         }
     }
 }
@@ -497,14 +504,18 @@ fn binomial_blur<O: Ops>(o: &mut O, x: &O::T, c: usize) -> O::T {
 fn block<O: Ops>(o: &mut O, cfg: &BaseConfig, name: &str, x: &O::T, c: usize) -> O::T {
     match cfg.block {
         BaseBlock::Naf => naf_block(o, cfg, name, x, c),
-        BaseBlock::Res => res_block(o, name, x, c),
+        BaseBlock::Res => res_block(o, cfg, name, x, c),
     }
 }
 
-fn res_block<O: Ops>(o: &mut O, name: &str, x: &O::T, c: usize) -> O::T {
+fn res_block<O: Ops>(o: &mut O, cfg: &BaseConfig, name: &str, x: &O::T, c: usize) -> O::T {
     let y = conv_same(o, &format!("{name}.res1"), x, c, c, 3);
     let y = o.leaky_relu(&y, 0.1);
-    let y = conv_same(o, &format!("{name}.res2"), &y, c, c, 3);
+    let y = if cfg.zero_init_blocks {
+        zero_conv_same(o, &format!("{name}.res2"), &y, c, c, 3)
+    } else {
+        conv_same(o, &format!("{name}.res2"), &y, c, c, 3)
+    };
     o.add(x, &y)
 }
 

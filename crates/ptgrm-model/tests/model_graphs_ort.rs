@@ -771,12 +771,9 @@ fn outputs_are_named_without_copies_where_a_node_computes_them() {
     assert_eq!(got[2].1, data);
 }
 
-/// A fine-tune that adds `global_context` to a trained F (train.init_fresh = ["base.context"])
-/// starts from that F's exact function, and once the context's last linear has trained weights
-/// the exported graph's output changes.
-#[test]
-fn global_context_starts_as_the_plain_f_and_then_changes_it() {
-    let plain = BaseConfig {
+/// A small unshuffled res-block F with a zero-initialised ending, as the live designs have.
+fn live_like_base() -> BaseConfig {
+    BaseConfig {
         block: BaseBlock::Res,
         width: 8,
         internal_scale: 2,
@@ -784,31 +781,81 @@ fn global_context_starts_as_the_plain_f_and_then_changes_it() {
         decoder_upsampling: DecoderUpsampling::Bilinear,
         zero_init_ending: true,
         ..Default::default()
-    };
-    let with = BaseConfig { global_context: true, ..plain.clone() };
-    let mut params = init_params(&ModelConfig { base: Some(with.clone()), refiner: small_refiner() }, 5).unwrap();
-    params.retain(|k, _| k.starts_with("base."));
-    // A trained ending (it starts at zero, which would make F the identity either way).
-    for k in ["base.ending.weight", "base.ending.bias"] {
-        for (i, x) in params.get_mut(k).unwrap().data.iter_mut().enumerate() {
-            *x = 0.05 * ((i % 5) as f32 - 2.0);
-        }
     }
+}
+
+/// Overwrites a parameter with a fixed non-zero pattern: "trained" weights for these tests.
+fn set_pattern(params: &mut ptgrm_model::params::ParamMap, key: &str, scale: f32, period: usize) {
+    let half = (period / 2) as f32;
+    for (i, x) in params.get_mut(key).unwrap().data.iter_mut().enumerate() {
+        *x = scale * ((i % period) as f32 - half);
+    }
+}
+
+/// F's output on a fixed 32 x 48 image, through the exported base graph.
+fn base_output(cfg: &BaseConfig, params: &ptgrm_model::params::ParamMap, x: &[f32]) -> Vec<f32> {
+    let g = base_graph(cfg, ParamSource::Given(params.clone())).unwrap();
+    run(&g.bytes, &[named(io::IMAGE, &[1, 3, 32, 48], x.to_vec())], &[io::BASE]).remove(0).1
+}
+
+/// F's parameters under `cfg` with a trained ending (it starts at zero, which would make F the
+/// identity whatever else it holds).
+fn base_params_with_trained_ending(cfg: &BaseConfig, seed: u64) -> ptgrm_model::params::ParamMap {
+    let mut params = init_params(&ModelConfig { base: Some(cfg.clone()), refiner: small_refiner() }, seed).unwrap();
+    params.retain(|k, _| k.starts_with("base."));
+    set_pattern(&mut params, "base.ending.weight", 0.05, 5);
+    set_pattern(&mut params, "base.ending.bias", 0.05, 5);
+    params
+}
+
+/// A fine-tune that adds `global_context` to a trained F (train.init_fresh = ["base.context"])
+/// starts from that F's exact function, and once the context's last linear has trained weights
+/// the exported graph's output changes.
+#[test]
+fn global_context_starts_as_the_plain_f_and_then_changes_it() {
+    let plain = live_like_base();
+    let with = BaseConfig { global_context: true, ..plain.clone() };
+    let mut params = base_params_with_trained_ending(&with, 5);
     let context_keys: Vec<String> = params.keys().filter(|k| k.starts_with("base.context.")).cloned().collect();
     assert_eq!(context_keys.len(), 4, "{context_keys:?}");
     let mut trained_f = params.clone();
     trained_f.retain(|k, _| !k.starts_with("base.context."));
-    let (n, h, w) = (1, 32, 48);
-    let x = image(n, h, w, 170);
-    let out = |cfg: &BaseConfig, p: &ptgrm_model::params::ParamMap| {
-        let g = base_graph(cfg, ParamSource::Given(p.clone())).unwrap();
-        run(&g.bytes, &[named(io::IMAGE, &[n, 3, h, w], x.clone())], &[io::BASE]).remove(0).1
-    };
-    let before = out(&plain, &trained_f);
+    let x = image(1, 32, 48, 170);
+    let before = base_output(&plain, &trained_f, &x);
     assert!(max_abs_diff(&before, &x) > 1e-3, "the trained ending changes the image");
-    assert!(max_abs_diff(&out(&with, &params), &before) <= 1e-6);
-    for (i, x) in params.get_mut("base.context.1.bias").unwrap().data.iter_mut().enumerate() {
-        *x = 0.5 * ((i % 3) as f32 - 1.0);
+    assert!(max_abs_diff(&base_output(&with, &params, &x), &before) <= 1e-6);
+    set_pattern(&mut params, "base.context.1.bias", 0.5, 3);
+    assert!(max_abs_diff(&base_output(&with, &params, &x), &before) > 1e-4);
+}
+
+/// A fine-tune that deepens a trained F (more blocks at its deep levels, `zero_init_blocks`,
+/// train.init_fresh = the new blocks) starts from that F's exact function; once a new block's
+/// second conv has trained weights the output changes.
+#[test]
+fn blocks_added_with_zero_init_start_as_the_trained_f() {
+    let shallow = BaseConfig { enc_blocks: vec![0, 1], middle_blocks: 1, dec_blocks: vec![0, 1], ..live_like_base() };
+    let deep = BaseConfig {
+        enc_blocks: vec![0, 2],
+        middle_blocks: 2,
+        dec_blocks: vec![1, 1],
+        zero_init_blocks: true,
+        ..shallow.clone()
+    };
+    let mut params = base_params_with_trained_ending(&deep, 9);
+    let added = ["base.enc1.1.", "base.middle.1.", "base.dec1.0."];
+    let is_added = |k: &str| added.iter().any(|p| k.starts_with(p));
+    assert_eq!(params.keys().filter(|k| is_added(k)).count(), 12);
+    // The trained blocks are not the identity.
+    let trained_res2: Vec<String> = params.keys().filter(|k| k.contains(".res2.") && !is_added(k)).cloned().collect();
+    for k in &trained_res2 {
+        set_pattern(&mut params, k, 0.03, 5);
     }
-    assert!(max_abs_diff(&out(&with, &params), &before) > 1e-4);
+    let mut trained_f = params.clone();
+    trained_f.retain(|k, _| !is_added(k));
+    let x = image(1, 32, 48, 171);
+    let before = base_output(&shallow, &trained_f, &x);
+    assert!(max_abs_diff(&before, &x) > 1e-3, "the trained ending changes the image");
+    assert!(max_abs_diff(&base_output(&deep, &params, &x), &before) <= 1e-5);
+    set_pattern(&mut params, "base.middle.1.res2.weight", 0.05, 7);
+    assert!(max_abs_diff(&base_output(&deep, &params, &x), &before) > 1e-4);
 }
