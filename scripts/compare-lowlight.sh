@@ -30,9 +30,10 @@ split() {
   TRAIN=$TRAIN scripts/val-split.sh "$RUN" "$OUT/val-$1" "$2"
 }
 
-split v1 's/^seed = .*/seed = 20240601/; s/^exposure = .*/exposure = [0.03, 0.3]/; s/^photons = .*/photons = [300.0, 3000.0]/; s/^read_noise = .*/read_noise = [0.0005, 0.005]/'
-split wide ''
-split dark 's/^exposure = .*/exposure = [0.01, 0.05]/; s/^photons = .*/photons = [50.0, 300.0]/'
+. scripts/lowlight-splits.sh
+split v1 "s/^seed = .*/seed = 20240601/; $LOWLIGHT_V1"
+split wide "$LOWLIGHT_WIDE"
+split dark "$LOWLIGHT_DARK"
 
 {
   echo "Inputs: the five validation photos degraded from \`$RUN\`'s recipe (splits above); $(nproc) cores; $(date -u +%F)."

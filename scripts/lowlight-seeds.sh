@@ -2,9 +2,9 @@
 # R's gain over its own F on many draws of the low-light degradation, not one. Five validation
 # photos with one random exposure each put a standard error of about 0.5 dB on a mean gain (R
 # moves single photos by up to 2-3 dB: a frame-wide brightness bet), so one split can neither
-# confirm nor refute a +0.3 dB target. This scores each bundle on N seeded draws of the `wide`
-# and `dark` splits (scripts/compare-lowlight.sh's degradations) and prints, per split, the
-# mean refined - base PSNR over all photo-draws with its standard error, and the mean refined PSNR.
+# confirm nor refute a +0.3 dB target. This scores each bundle on N seeded draws of the `v1`,
+# `wide` and `dark` ranges (scripts/lowlight-splits.sh) and prints, per range, the mean
+# refined - base PSNR over all photo-draws with its standard error, and the mean refined PSNR.
 #
 #   scripts/lowlight-seeds.sh RUN_DIR BUNDLE...      (N: SEEDS=6)
 #
@@ -17,16 +17,17 @@ SEEDS=${SEEDS:-6}
 PTGRM=${PTGRM:-target/release/ptgrm}
 OUT=out/lowlight-seeds
 mkdir -p "$OUT"
-dark='s/^exposure = .*/exposure = [0.01, 0.05]/; s/^photons = .*/photons = [50.0, 300.0]/'
+. scripts/lowlight-splits.sh
 for k in $(seq 1 "$SEEDS"); do
   # Splits are kept: the same seeds give the same inputs for every later bundle.
-  [ -d "$OUT/wide-$k" ] || scripts/val-split.sh "$RUN" "$OUT/wide-$k" "s/^seed = .*/seed = 7100$k/"
-  [ -d "$OUT/dark-$k" ] || scripts/val-split.sh "$RUN" "$OUT/dark-$k" "s/^seed = .*/seed = 7200$k/; $dark"
+  [ -d "$OUT/v1-$k" ] || scripts/val-split.sh "$RUN" "$OUT/v1-$k" "s/^seed = .*/seed = 7000$k/; $LOWLIGHT_V1"
+  [ -d "$OUT/wide-$k" ] || scripts/val-split.sh "$RUN" "$OUT/wide-$k" "s/^seed = .*/seed = 7100$k/; $LOWLIGHT_WIDE"
+  [ -d "$OUT/dark-$k" ] || scripts/val-split.sh "$RUN" "$OUT/dark-$k" "s/^seed = .*/seed = 7200$k/; $LOWLIGHT_DARK"
 done
 echo "| bundle | split | draws | refined - base dB (mean +- s.e.) | refined PSNR | base PSNR |"
 echo "|---|---|---|---|---|---|"
 for bundle in "$@"; do
-  for split in wide dark; do
+  for split in v1 wide dark; do
     for k in $(seq 1 "$SEEDS"); do
       "$PTGRM" eval --model "$bundle" --clean "$OUT/$split-$k/clean" --degraded "$OUT/$split-$k/degraded" --provider cpu --json
     done | python3 -c '

@@ -1,0 +1,8 @@
+# Sourced by scripts/compare-lowlight.sh and scripts/lowlight-seeds.sh: the low-light validation
+# ranges as sed scripts over a run's recipe (checkpoints/lowlight-live-v2's degradation is `wide`:
+# exposure 1-30 %, 50-3000 photons, read noise up to 0.01).
+# v1: recipes/lowlight-live-s8.toml's brighter range, the inputs of docs/results.md until v2.
+LOWLIGHT_V1='s/^exposure = .*/exposure = [0.03, 0.3]/; s/^photons = .*/photons = [300.0, 3000.0]/; s/^read_noise = .*/read_noise = [0.0005, 0.005]/'
+LOWLIGHT_WIDE=''
+# dark: a camera at night (issue 10).
+LOWLIGHT_DARK='s/^exposure = .*/exposure = [0.01, 0.05]/; s/^photons = .*/photons = [50.0, 300.0]/'
