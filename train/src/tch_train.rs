@@ -34,15 +34,15 @@ const NEAR_CLIP: f64 = 0.1;
 /// that lie inside the image. Charbonnier alone rewards the mean; this term rewards keeping
 /// local contrast and structure, what the low-light SSIM targets measure.
 fn ssim_loss(x: &Tensor, y: &Tensor) -> Tensor {
-    let taps: Vec<f32> = ptgrm::metrics::ssim_window_taps().iter().map(|&t| t as f32).collect();
+    let taps = ptgrm::metrics::ssim_window_taps();
     let k = taps.len() as i64;
     // Separable Gaussian as a weighted sum of shifted views: LibTorch's CPU depthwise
     // convolution with a 1 x 11 kernel made this term half of a low-light step on 512 crops.
     let pass = |t: &Tensor, dim: i64| {
         let out = t.size()[dim as usize] - k + 1;
-        let mut sum = t.narrow(dim, 0, out) * taps[0] as f64;
+        let mut sum = t.narrow(dim, 0, out) * taps[0];
         for (i, &tap) in taps.iter().enumerate().skip(1) {
-            sum = sum + t.narrow(dim, i as i64, out) * tap as f64;
+            sum = sum + t.narrow(dim, i as i64, out) * tap;
         }
         sum
     };
