@@ -9,9 +9,9 @@
 # so resuming it is a no-op). CPU times on the 2-core development machine: models/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-declare -A RECIPE=([lowlight]=lowlight-live-v3-fresh-r384 [lowlight-v1]=lowlight-live-s8 [lowlight-full]=lowlight [denoise-s15]=denoise-s15-midtones [denoise-s25]=denoise-s25-nearclip [denoise-s50]=denoise-s50-meanfree-no-prior [denoise-live]=denoise-live-fast-r512)
+declare -A RECIPE=([lowlight]=lowlight-live-v3-fresh-r384 [lowlight-v1]=lowlight-live-s8 [lowlight-full]=lowlight [denoise-s15]=denoise-s15-midtones [denoise-s25]=denoise-s25-nearclip [denoise-s50]=denoise-s50-meanfree-no-prior [denoise-live]=denoise-live-deep-r512)
 # bundle -> "run-directory recipe" of the run its recipe's train.init_from names
-declare -A INIT=([lowlight]="checkpoints/lowlight-live-v3-crop256 lowlight-live-v3-crop256" [denoise-live]="checkpoints/denoise-live-fast-40k denoise-live-fast")
+declare -A INIT=([lowlight]="checkpoints/lowlight-live-v3-crop256 lowlight-live-v3-crop256" [denoise-live]="checkpoints/denoise-live-deep denoise-live-deep")
 # bundle -> steps its run adds to its recipe's schedule once the recipe's are done, one warm
 # restart per number (train fit --resume --extend-steps N; run.json records the running total,
 # so each happens once)
