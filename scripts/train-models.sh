@@ -9,9 +9,11 @@
 # so resuming it is a no-op). CPU times on the 2-core development machine: models/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-declare -A RECIPE=([lowlight]=lowlight-live-v3-fresh-r384 [lowlight-v1]=lowlight-live-s8 [lowlight-full]=lowlight [denoise-s15]=denoise-s15-midtones [denoise-s25]=denoise-s25-nearclip [denoise-s50]=denoise-s50-meanfree-no-prior [denoise-live]=denoise-live-deep-r512)
-# bundle -> "run-directory recipe" of the run its recipe's train.init_from names
-declare -A INIT=([lowlight]="checkpoints/lowlight-live-v3-crop256 lowlight-live-v3-crop256" [denoise-live]="checkpoints/denoise-live-deep denoise-live-deep")
+declare -A RECIPE=([lowlight]=lowlight-live-v3-fresh-r384 [lowlight-v1]=lowlight-live-s8 [lowlight-full]=lowlight [denoise-s15]=denoise-s15-midtones [denoise-s25]=denoise-s25-nearclip [denoise-s50]=denoise-s50-meanfree-no-prior [denoise-live]=denoise-live-deep15-r512)
+# bundle -> the runs its recipe's train.init_from chain needs, in order: DIR:RECIPE trains RECIPE
+# in DIR; DIR:FROM+N copies run FROM to DIR and continues it by N steps (one warm restart)
+declare -A INIT=([lowlight]="checkpoints/lowlight-live-v3-crop256:lowlight-live-v3-crop256"
+  [denoise-live]="checkpoints/denoise-live-fast:denoise-live-fast checkpoints/denoise-live-fast-40k:checkpoints/denoise-live-fast+24000 checkpoints/denoise-live-deep:denoise-live-deep checkpoints/denoise-live-deep-50k:checkpoints/denoise-live-deep+20000 checkpoints/denoise-live-deep15:denoise-live-deep15")
 # bundle -> steps its run adds to its recipe's schedule once the recipe's are done, one warm
 # restart per number (train fit --resume --extend-steps N; run.json records the running total,
 # so each happens once)
@@ -47,20 +49,31 @@ fit() { # run-directory recipe: start the run, or resume it (a finished run retu
   fi
 }
 
+extend() { # run-directory total n: add n steps unless the run's extensions already reach total
+  local done_steps
+  done_steps=$(sed -n 's/.*"extended_steps": *\([0-9]*\).*/\1/p' "$1/run.json")
+  if [ "${done_steps:-0}" -lt "$2" ]; then
+    "$TRAIN" fit --out "$1" --resume --extend-steps "$3"
+  fi
+}
+
 for b in "${BUNDLES[@]}"; do
   r=${RECIPE[$b]}
-  if [ -n "${INIT[$b]:-}" ]; then
-    # shellcheck disable=SC2086
-    fit ${INIT[$b]}
-  fi
+  for step in ${INIT[$b]:-}; do
+    dir=${step%%:*} what=${step#*:}
+    case $what in
+      *+*)
+        from=${what%+*} n=${what##*+}
+        [ -f "$dir/checkpoint.bin" ] || cp -r "$from" "$dir"
+        extend "$dir" "$n" "$n" ;;
+      *) fit "$dir" "$what" ;;
+    esac
+  done
   fit "runs/$r" "$r"
   total=0
   for n in ${EXTEND[$b]:-}; do
     total=$((total + n))
-    done_steps=$(sed -n 's/.*"extended_steps": *\([0-9]*\).*/\1/p' "runs/$r/run.json")
-    if [ "${done_steps:-0}" -lt "$total" ]; then
-      "$TRAIN" fit --out "runs/$r" --resume --extend-steps "$n"
-    fi
+    extend "runs/$r" "$total" "$n"
   done
   rm -rf "models/$b" && "$TRAIN" export --run "runs/$r" --out "models/$b"
   if [ -n "${QUANTIZE[$b]:-}" ]; then
