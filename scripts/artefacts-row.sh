@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One row of the compare scripts' artefact and speed table for BUNDLE: `ptgrm artefacts` (grid
-# score and pattern amplitude, temporal noise ratio, prior flicker; ARTEFACT_ARGS choose the simulated camera) and
+# score and pattern amplitude, fixed-pattern score and amplitude, temporal noise ratio, prior flicker; ARTEFACT_ARGS choose the simulated camera) and
 # `ptgrm bench` (engine, CPU, 640x360 and 1280x720, FRAMES timed frames each). The JSON
 # results are kept as PREFIX.artefacts.json and PREFIX.bench-WxH.json.
 #
@@ -22,5 +22,6 @@ p = sys.argv[1]
 a = json.load(open(p + ".artefacts.json"))
 f = [json.load(open(f"{p}.bench-{s}.json"))["engine"]["fps"] for s in ("640x360", "1280x720")]
 g = a['grid']
-print(f"| {sys.argv[2]} | {g['max_score']:.2f} (P={g['worst_period']}) | {g['max_amplitude']:.2f} (P={g['amplitude_period']}) | {a['temporal']['ratio']:.2f} | {a['flicker']['ratio']:.2f}x | {f[0]:.1f} | {f[1]:.1f} |")
+x = g['fixed_pattern']
+print(f"| {sys.argv[2]} | {g['max_score']:.2f} (P={g['worst_period']}) | {g['max_amplitude']:.2f} (P={g['amplitude_period']}) | {x['max_score']:.2f} (P={x['worst_period']}), {x['max_amplitude']:.2f} (P={x['amplitude_period']}) | {a['temporal']['ratio']:.2f} | {a['flicker']['ratio']:.2f}x | {f[0]:.1f} | {f[1]:.1f} |")
 PY

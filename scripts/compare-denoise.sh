@@ -39,7 +39,7 @@ scripts/val-split.sh "$RUN" "$OUT/val-camera" 's/^sigma = .*/sigma = [5, 5]\nsho
 {
   echo "Inputs: the five validation photos degraded from \`$RUN\`'s recipe (splits above); $(nproc) cores; $(date -u +%F)."
   echo
-  printf '| bundle | split | input PSNR | base PSNR | refined PSNR | refined - base | baseline PSNR | input SSIM | base SSIM | refined SSIM | baseline SSIM | refined blockiness |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n'
+  printf '| bundle | split | input PSNR | base PSNR | refined PSNR | refined - base | baseline PSNR | input SSIM | base SSIM | refined SSIM | baseline SSIM | refined blockiness |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n'
 } > "$REPORT"
 for m in "$@"; do
   name=$(basename "$m")
@@ -62,7 +62,7 @@ done
 # of 255 at mid grey).
 {
   echo
-  printf '| bundle | grid score (max, period) | grid amplitude, 8-bit levels (max, period) | temporal noise ratio | prior flicker | fps 640x360 | fps 1280x720 |\n|---|---|---|---|---|---|---|\n'
+  printf '| bundle | grid score (max, period) | grid amplitude, 8-bit levels (max, period) | fixed-pattern score, amplitude (max, period) | temporal noise ratio | prior flicker | fps 640x360 | fps 1280x720 |\n|---|---|---|---|---|---|---|---|\n'
 } >> "$REPORT"
 for m in "$@"; do
   name=$(basename "$m")

@@ -38,7 +38,7 @@ split dark "$LOWLIGHT_DARK"
 {
   echo "Inputs: the five validation photos degraded from \`$RUN\`'s recipe (splits above); $(nproc) cores; $(date -u +%F)."
   echo
-  printf '| bundle | split | input PSNR | base PSNR | refined PSNR | baseline PSNR | input SSIM | base SSIM | refined SSIM | baseline SSIM | refined blockiness |\n|---|---|---|---|---|---|---|---|---|---|---|\n'
+  printf '| bundle | split | input PSNR | base PSNR | refined PSNR | baseline PSNR | input SSIM | base SSIM | refined SSIM | baseline SSIM | refined blockiness |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n'
 } > "$REPORT"
 for m in "$@"; do
   for s in v1 wide dark; do
@@ -57,7 +57,7 @@ done
 
 {
   echo
-  printf '| bundle | grid score (max, period) | grid amplitude, 8-bit levels (max, period) | temporal noise ratio | prior flicker | fps 640x360 | fps 1280x720 |\n|---|---|---|---|---|---|---|\n'
+  printf '| bundle | grid score (max, period) | grid amplitude, 8-bit levels (max, period) | fixed-pattern score, amplitude (max, period) | temporal noise ratio | prior flicker | fps 640x360 | fps 1280x720 |\n|---|---|---|---|---|---|---|---|\n'
 } >> "$REPORT"
 for m in "$@"; do
   PTGRM=$PTGRM scripts/artefacts-row.sh "$m" "$OUT/$(basename "$m")" 40 >> "$REPORT"

@@ -8,6 +8,7 @@ mod baseline;
 mod bench;
 mod engine_args;
 mod eval;
+mod grid_pattern;
 mod image_io;
 mod info;
 mod night;

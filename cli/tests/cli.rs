@@ -376,8 +376,8 @@ fn the_default_low_light_model_draws_no_grid_and_holds_still() {
 }
 
 /// The live denoiser on a bright noisy camera draws no pattern a viewer could see (its
-/// noise-relative grid score is high only because little noise is left to compare with) and
-/// takes out most of the frame-to-frame noise.
+/// one-frame grid score is high because its little leftover noise is phase-locked to F's cells;
+/// nothing stays put from frame to frame) and takes out most of the frame-to-frame noise.
 #[test]
 fn the_live_denoiser_draws_no_visible_pattern() {
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/denoise-live");
@@ -387,6 +387,9 @@ fn the_live_denoiser_draws_no_visible_pattern() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let amplitude = v["grid"]["max_amplitude"].as_f64().unwrap();
     assert!(amplitude <= 0.5, "a visible pattern: {amplitude} levels at period {}", v["grid"]["amplitude_period"]);
+    let fixed = &v["grid"]["fixed_pattern"];
+    let score = fixed["max_score"].as_f64().unwrap();
+    assert!(score <= 2.0, "a pattern drawn into every frame: score {score} at period {}", fixed["worst_period"]);
     let temporal = v["temporal"]["ratio"].as_f64().unwrap();
     assert!(temporal <= 0.5, "temporal noise ratio {temporal}");
 }
@@ -422,6 +425,9 @@ fn artefacts_reports_grid_and_temporal_scores_and_rejects_bad_sensors() {
     let amplitude = v["grid"]["max_amplitude"].as_f64().unwrap();
     assert!(amplitude.is_finite() && amplitude >= 0.0, "{v}");
     assert!((4..=64).contains(&v["grid"]["amplitude_period"].as_u64().unwrap()));
+    let fixed = &v["grid"]["fixed_pattern"];
+    assert_eq!(fixed["scores"].as_array().unwrap().len(), 61, "{fixed}");
+    assert!(fixed["max_score"].as_f64().unwrap().is_finite() && fixed["max_amplitude"].as_f64().unwrap() >= 0.0, "{fixed}");
     let t = &v["temporal"];
     assert_eq!(t["captures"], 3);
     let ratio = t["ratio"].as_f64().unwrap();
@@ -441,7 +447,7 @@ fn artefacts_reports_grid_and_temporal_scores_and_rejects_bad_sensors() {
 
     let text = ptgrm(&["artefacts", "--model", s(model), "--provider", "cpu", "--captures", "2"]);
     assert_ok(&text);
-    for line in ["grid score: max", "grid pattern amplitude: max", "temporal noise:", "prior flicker:"] {
+    for line in ["grid score: max", "grid pattern amplitude: max", "fixed-pattern score: max", "temporal noise:", "prior flicker:"] {
         assert!(stdout(&text).contains(line), "{}", stdout(&text));
     }
     assert_fails_with(&ptgrm(&["artefacts", "--model", s(model), "--exposure", "0"]), "exposure must be in (0, 1]");
