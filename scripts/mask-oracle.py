@@ -11,7 +11,14 @@ correction and the local contrast of F's output, 3 x 3), unclipped: what an edge
 upsampling of R's maps could add. A learned R gets a fraction of these; when the ceiling is
 below a target, no training budget reaches it at that resolution.
 
-    .deps/quant-venv/bin/python scripts/mask-oracle.py models/denoise-live out/compare-denoise/val-s25 ...
+These in-sample ceilings flatter small blocks: a factor fitted to a block's clean pixels also
+fits that block's noise. With --held-out the fits use one colour of a pixel checkerboard and
+are scored on the other, and three designs are compared by that honest ceiling (dB over F on
+the held-out pixels): Eq. 1's mask per 8 x 8 block; a smoothing map per 8 x 8 block,
+Î + a (box3(Î) - Î) (one map R could predict at 1/8, applied at full resolution); and a 3 x 3
+kernel per 16 x 16 block applied to Î (nine maps: the per-pixel kernels of PTG-CSA, at 1/16).
+
+    .deps/quant-venv/bin/python scripts/mask-oracle.py [--held-out] models/denoise-live out/compare-denoise/val-s25 ...
 
 Needs numpy, Pillow and onnxruntime (scripts/quantize-bundle.sh's venv has them).
 """
@@ -67,10 +74,46 @@ def guided_oracle(degraded, clean, restored, k=8):
     return psnr(degraded + np.einsum("iajbcf,ijf->iajbc", f, coef).reshape(h, w, 3), clean)
 
 
+def shifted(x):
+    """The nine 3 x 3 neighbours of every pixel (edge padding), row by row."""
+    p = np.pad(x, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    h, w, _ = x.shape
+    return [p[i : i + h, j : j + w] for i in range(3) for j in range(3)]
+
+
+def held_out_gain(feats, target, base, clean, k):
+    """dB over `base` on the odd pixels of a checkerboard when, per k x k block, `target` is
+    least-squares fitted on the even pixels as a combination of `feats` (the same coefficients
+    for the three channels) and base + fit is scored against `clean`."""
+    h, w, _ = target.shape
+    even = ((np.add.outer(np.arange(h), np.arange(w)) % 2) == 0).astype(np.float32)
+    f = np.stack([x.reshape(h // k, k, w // k, k, 3) for x in feats], -1)
+    e = target.reshape(h // k, k, w // k, k, 3)
+    m = even.reshape(h // k, k, w // k, k, 1)
+    normal = np.einsum("iajbcf,iajbcg->ijfg", f * m[..., None], f) + 1e-6 * np.eye(len(feats))
+    coef = np.linalg.solve(normal, np.einsum("iajbcf,iajbc->ijf", f * m[..., None], e * m)[..., None])[..., 0]
+    out = base + np.einsum("iajbcf,ijf->iajbc", f, coef).reshape(h, w, 3)
+    odd = even == 0
+    mse = lambda x: ((np.clip(x, 0, 1) - clean) ** 2).mean(2)[odd].mean()
+    return 10 * np.log10(mse(base) / mse(out))
+
+
+def held_out(degraded, clean, restored):
+    near = shifted(restored)
+    return [
+        held_out_gain([restored - degraded], clean - restored, restored, clean, 8),
+        held_out_gain([sum(near) / 9 - restored], clean - restored, restored, clean, 8),
+        held_out_gain(near, clean - restored, restored, clean, 16),
+    ]
+
+
 def main():
-    if len(sys.argv) < 3:
+    args = sys.argv[1:]
+    honest = "--held-out" in args
+    args = [a for a in args if a != "--held-out"]
+    if len(args) < 2:
         sys.exit(__doc__)
-    bundle = Path(sys.argv[1])
+    bundle = Path(args[0])
     manifest = json.loads((bundle / "manifest.json").read_text())
     merged = manifest["graphs"].get("merged")
     if merged is None or "base" not in merged["outputs"]:
@@ -80,20 +123,26 @@ def main():
     pad = manifest.get("pad_multiple", 32)
     prior = np.zeros((1, manifest["prior"]["dim"]), np.float32)
     labels = ["frame" if k == 0 else f"{k}x{k}" for k in BLOCKS]
-    print("split | F PSNR | " + " | ".join(f"oracle mask {l}" for l in labels) + " | guided 8x8")
-    for split in map(Path, sys.argv[2:]):
+    if honest:
+        print("split | F PSNR | held out, dB over F: mask 8x8 | smoothing map 8x8 | 3x3 kernel per 16x16")
+    else:
+        print("split | F PSNR | " + " | ".join(f"oracle mask {l}" for l in labels) + " | guided 8x8")
+    for split in map(Path, args[1:]):
         photos = sorted((split / "degraded").iterdir())
         if not photos:
             sys.exit(f"{split}/degraded: no photos")
-        sums = np.zeros(2 + len(BLOCKS))
+        sums = np.zeros(4 if honest else 2 + len(BLOCKS))
         for path in photos:
             degraded, clean = load(path), load(split / "clean" / path.name)
             h, w = degraded.shape[0] // pad * pad, degraded.shape[1] // pad * pad
             degraded, clean = degraded[:h, :w], clean[:h, :w]
             feed = {"image": degraded.transpose(2, 0, 1)[None], "prior": prior}
             restored = session.run(["base"], feed)[0][0].transpose(1, 2, 0)
-            ceilings = [oracle(degraded, clean, restored, k) for k in BLOCKS]
-            sums += [psnr(restored, clean)] + ceilings + [guided_oracle(degraded, clean, restored)]
+            if honest:
+                sums += [psnr(restored, clean)] + held_out(degraded, clean, restored)
+            else:
+                ceilings = [oracle(degraded, clean, restored, k) for k in BLOCKS]
+                sums += [psnr(restored, clean)] + ceilings + [guided_oracle(degraded, clean, restored)]
         mean = sums / len(photos)
         print(f"{split.name} | " + " | ".join(f"{v:.2f}" for v in mean))
 

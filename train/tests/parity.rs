@@ -131,14 +131,16 @@ fn refiner_and_every_ablation_match_onnx_runtime() {
     let small_dim = 32;
     // Every ablation, the full model with the frame-mean-free correction (one reduction over
     // H, W that all three backends must place alike), with the full-resolution skip, and told
-    // the exposure (zero-initialised there: the graph's build, not its trained values).
+    // the exposure (zero-initialised there: the graph's build, not its trained values), and
+    // with its convolutions padded by the edge.
     let mean_free = RefinerConfig { mean_free_correction: true, ..RefinerConfig::paper(small_dim) };
     let skip = RefinerConfig { full_res_skip: true, ..mean_free.clone() };
     let exposure = RefinerConfig { exposure_input: true, ..RefinerConfig::paper(small_dim) };
+    let replicate = RefinerConfig { replicate_padding: true, zero_init_head: true, ..RefinerConfig::paper(small_dim) };
     let cases = ABLATIONS
         .iter()
         .map(|name| (*name, RefinerConfig::paper(small_dim).ablation(name).unwrap()))
-        .chain([("mean-free-correction", mean_free), ("full-res-skip", skip), ("exposure-input", exposure)]);
+        .chain([("mean-free-correction", mean_free), ("full-res-skip", skip), ("exposure-input", exposure), ("replicate-padding", replicate)]);
     for (name, refiner) in cases {
         let cfg = ModelConfig { base: None, refiner };
         let graph = refiner_graph(&cfg.refiner, ParamSource::Seeded(seed)).unwrap();

@@ -11,12 +11,17 @@ pub fn conv<O: Ops>(o: &mut O, name: &str, x: &O::T, cin: usize, cout: usize, k:
     o.conv2d(x, &w, b.as_ref(), conv)
 }
 
-/// Size-preserving k x k conv with bias, weight and bias initialised to zero: a head that
-/// starts with a constant output (so a refiner starts from a known function of its inputs).
-pub fn zero_conv_same<O: Ops>(o: &mut O, name: &str, x: &O::T, cin: usize, cout: usize, k: usize) -> O::T {
-    let w = o.param(&format!("{name}.weight"), &[cout, cin, k, k], Init::Const(0.0));
+/// k x k conv with bias, weight and bias initialised to zero: a head that starts with a
+/// constant output (so a refiner starts from a known function of its inputs).
+pub fn zero_conv<O: Ops>(o: &mut O, name: &str, x: &O::T, cin: usize, cout: usize, k: usize, conv: Conv2d) -> O::T {
+    let w = o.param(&format!("{name}.weight"), &[cout, cin / conv.groups, k, k], Init::Const(0.0));
     let b = o.param(&format!("{name}.bias"), &[cout], Init::Const(0.0));
-    o.conv2d(x, &w, Some(&b), Conv2d::same(k))
+    o.conv2d(x, &w, Some(&b), conv)
+}
+
+/// Size-preserving [`zero_conv`].
+pub fn zero_conv_same<O: Ops>(o: &mut O, name: &str, x: &O::T, cin: usize, cout: usize, k: usize) -> O::T {
+    zero_conv(o, name, x, cin, cout, k, Conv2d::same(k))
 }
 
 /// Size-preserving k x k conv with bias.

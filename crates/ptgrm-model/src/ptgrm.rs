@@ -6,7 +6,7 @@
 //! Every width is configurable and each ablation of issue 5 is a switch; parameter names are
 //! stable (`refiner.` prefix) so trained weights map onto the exported graph.
 
-use crate::layers::{conv, conv_same, layer_norm, linear, zero_conv_same, zero_linear};
+use crate::layers::{self, layer_norm, linear, zero_linear};
 use crate::ops::{Conv2d, Init, Ops};
 use serde::{Deserialize, Serialize};
 
@@ -110,6 +110,13 @@ pub struct RefinerConfig {
     /// checkpoint's function. Needs the prior mappings (prior modes guided and no-prior). The
     /// mean is over R's input: a whole frame, or one tile of a tiled frame.
     pub exposure_input: bool,
+    /// Pad R's convolutions by repeating the edge instead of with zeros. Why: on a flat dark
+    /// frame models/lowlight's output is 10-14 levels darker in a 16-pixel band along the top
+    /// and left edges than inside (R roughly doubles the 3-6 levels F leaves there): each
+    /// zero-padded level reads the border as darker than the frame, most on the top and left,
+    /// where a stride-2 conv's padding falls (docs/training.md, "What models/lowlight draws
+    /// into every frame"). Same parameters; changes the function, so it needs training.
+    pub replicate_padding: bool,
 }
 
 impl Default for RefinerConfig {
@@ -141,6 +148,7 @@ impl Default for RefinerConfig {
             mean_free_correction: false,
             exposure_input: false,
             full_res_skip: false,
+            replicate_padding: false,
         }
     }
 }
@@ -290,6 +298,28 @@ pub fn apply_residual_only<O: Ops>(o: &mut O, restored: &O::T, resid: &O::T) -> 
     o.add(&base, resid)
 }
 
+/// `x` and `conv` as one of R's convolutions reads them: with `replicate_padding`, the edge
+/// repeated around `x` and the conv unpadded; otherwise as they are (zero padding).
+fn padded<O: Ops>(o: &mut O, cfg: &RefinerConfig, x: &O::T, conv: Conv2d) -> (O::T, Conv2d) {
+    if cfg.replicate_padding && conv.padding > 0 {
+        (o.pad_replicate(x, conv.padding), Conv2d { padding: 0, ..conv })
+    } else {
+        (x.clone(), conv)
+    }
+}
+
+/// One of R's convolutions, padded as `replicate_padding` says.
+#[allow(clippy::too_many_arguments)]
+fn conv<O: Ops>(o: &mut O, cfg: &RefinerConfig, name: &str, x: &O::T, cin: usize, cout: usize, k: usize, conv: Conv2d, bias: bool) -> O::T {
+    let (x, conv) = padded(o, cfg, x, conv);
+    layers::conv(o, name, &x, cin, cout, k, conv, bias)
+}
+
+/// Size-preserving k x k conv of R with bias.
+fn conv_same<O: Ops>(o: &mut O, cfg: &RefinerConfig, name: &str, x: &O::T, cin: usize, cout: usize, k: usize) -> O::T {
+    conv(o, cfg, name, x, cin, cout, k, Conv2d::same(k), true)
+}
+
 /// Encoder -> SVE -> CSA -> decoder; returns the head's pre-activation output at the input size.
 fn refiner_core<O: Ops>(o: &mut O, cfg: &RefinerConfig, restored: &O::T, degraded: &O::T, prior: &O::T) -> O::T {
     let (nf, a) = (cfg.nf, cfg.slope);
@@ -301,17 +331,17 @@ fn refiner_core<O: Ops>(o: &mut O, cfg: &RefinerConfig, restored: &O::T, degrade
 
     // R_e: f = R_e(Î ⊕ I_d) at H/4.
     let x = o.concat(&[restored, degraded]);
-    let x = conv_same(o, "refiner.enc.conv0", &x, 6, nf, 3);
+    let x = conv_same(o, cfg, "refiner.enc.conv0", &x, 6, nf, 3);
     let x = o.instance_norm(&x, 1e-5);
     let full_res = o.leaky_relu(&x, a);
-    let x = conv(o, "refiner.enc.down1", &full_res, nf, nf, 3, Conv2d::down(3), true);
+    let x = conv(o, cfg, "refiner.enc.down1", &full_res, nf, nf, 3, Conv2d::down(3), true);
     let x = o.leaky_relu(&x, a);
-    let x = conv(o, "refiner.enc.down2", &x, nf, nf, 3, Conv2d::down(3), true);
+    let x = conv(o, cfg, "refiner.enc.down2", &x, nf, nf, 3, Conv2d::down(3), true);
     let mut f = o.leaky_relu(&x, a);
     if let (PriorMode::Concat, Some(g)) = (cfg.prior_mode, &g) {
         let gm = o.expand_hw(g, &f);
         let cat = o.concat(&[&f, &gm]);
-        f = conv(o, "refiner.prior_concat", &cat, nf + cfg.prior_dim, nf, 1, Conv2d::same(1), true);
+        f = conv(o, cfg, "refiner.prior_concat", &cat, nf + cfg.prior_dim, nf, 1, Conv2d::same(1), true);
     }
 
     // Prior mappings T_m, T_c ([N, prior_embed]) when the prior guides the attention.
@@ -343,33 +373,34 @@ fn refiner_core<O: Ops>(o: &mut O, cfg: &RefinerConfig, restored: &O::T, degrade
 
     // R_d: two (conv3x3 -> PixelShuffle 2 -> LReLU), conv3x3 -> LReLU -> conv3x3 to the head.
     let c_up = cfg.decoder_channels / 4;
-    let y = conv_same(o, "refiner.dec.up1", &f_bar, nf, cfg.decoder_channels, 3);
+    let y = conv_same(o, cfg, "refiner.dec.up1", &f_bar, nf, cfg.decoder_channels, 3);
     let y = o.pixel_shuffle(&y, 2);
     let y = o.leaky_relu(&y, a);
-    let y = conv_same(o, "refiner.dec.up2", &y, c_up, cfg.decoder_channels, 3);
+    let y = conv_same(o, cfg, "refiner.dec.up2", &y, c_up, cfg.decoder_channels, 3);
     let y = o.pixel_shuffle(&y, 2);
     let y = o.leaky_relu(&y, a);
-    let y = conv_same(o, "refiner.dec.conv", &y, c_up, nf, 3);
+    let y = conv_same(o, cfg, "refiner.dec.conv", &y, c_up, nf, 3);
     let y = if cfg.full_res_skip {
-        let skip = conv_same(o, "refiner.dec.skip", &full_res, nf, nf, 3);
+        let skip = conv_same(o, cfg, "refiner.dec.skip", &full_res, nf, nf, 3);
         o.add(&y, &skip)
     } else {
         y
     };
     let y = o.leaky_relu(&y, a);
     if cfg.zero_init_head {
-        zero_conv_same(o, "refiner.dec.out", &y, nf, cfg.head_channels(), 3)
+        let (y, conv) = padded(o, cfg, &y, Conv2d::same(3));
+        layers::zero_conv(o, "refiner.dec.out", &y, nf, cfg.head_channels(), 3, conv)
     } else {
-        conv_same(o, "refiner.dec.out", &y, nf, cfg.head_channels(), 3)
+        conv_same(o, cfg, "refiner.dec.out", &y, nf, cfg.head_channels(), 3)
     }
 }
 
 /// Position embedding S = P(coordinate grid): conv3x3 2->c, LReLU, conv1x1 c->c.
 fn position_embedding<O: Ops>(o: &mut O, cfg: &RefinerConfig, name: &str, like: &O::T) -> O::T {
     let grid = o.coord_grid(like);
-    let s = conv_same(o, &format!("{name}.conv1"), &grid, 2, cfg.pos_channels, 3);
+    let s = conv_same(o, cfg, &format!("{name}.conv1"), &grid, 2, cfg.pos_channels, 3);
     let s = o.leaky_relu(&s, cfg.slope);
-    conv_same(o, &format!("{name}.conv2"), &s, cfg.pos_channels, cfg.pos_channels, 1)
+    conv_same(o, cfg, &format!("{name}.conv2"), &s, cfg.pos_channels, cfg.pos_channels, 1)
 }
 
 /// f ⊕ T(g) ⊕ S: the guided input of R_m and R_p.
@@ -389,9 +420,9 @@ fn guided_input<O: Ops>(o: &mut O, cfg: &RefinerConfig, pos_name: &str, f: &O::T
 fn sve<O: Ops>(o: &mut O, cfg: &RefinerConfig, f: &O::T, t_m: Option<&O::T>, embed_c: usize, pos_c: usize) -> O::T {
     let (nf, a) = (cfg.nf, cfg.slope);
     // Short range R_s: a residual block.
-    let r = conv_same(o, "refiner.sve.short.conv1", f, nf, nf, 3);
+    let r = conv_same(o, cfg, "refiner.sve.short.conv1", f, nf, nf, 3);
     let r = o.leaky_relu(&r, a);
-    let r = conv_same(o, "refiner.sve.short.conv2", &r, nf, nf, 3);
+    let r = conv_same(o, cfg, "refiner.sve.short.conv2", &r, nf, nf, 3);
     let f_s = o.add(f, &r);
     // Long range R_l: Restormer blocks.
     let mut f_l = f.clone();
@@ -402,9 +433,9 @@ fn sve<O: Ops>(o: &mut O, cfg: &RefinerConfig, f: &O::T, t_m: Option<&O::T>, emb
         return o.add(&f_s, &f_l);
     }
     let inp = guided_input(o, cfg, "refiner.sve.pos", f, t_m);
-    let m = conv_same(o, "refiner.sve.range.conv1", &inp, nf + embed_c + pos_c, nf, 3);
+    let m = conv_same(o, cfg, "refiner.sve.range.conv1", &inp, nf + embed_c + pos_c, nf, 3);
     let m = o.leaky_relu(&m, a);
-    let m = conv_same(o, "refiner.sve.range.conv2", &m, nf, 1, 3);
+    let m = conv_same(o, cfg, "refiner.sve.range.conv2", &m, nf, 1, 3);
     let m = o.sigmoid(&m);
     // M·f_s + (1 − M)·f_l = f_l + M·(f_s − f_l)
     let d = o.sub(&f_s, &f_l);
@@ -419,8 +450,8 @@ fn restormer_block<O: Ops>(o: &mut O, cfg: &RefinerConfig, name: &str, x: &O::T)
     let h = cfg.heads;
     // MDTA: transposed (channel) attention.
     let n = layer_norm(o, &format!("{name}.norm1"), x, c);
-    let qkv = conv(o, &format!("{name}.attn.qkv"), &n, c, 3 * c, 1, Conv2d::same(1), false);
-    let qkv = conv(o, &format!("{name}.attn.qkv_dw"), &qkv, 3 * c, 3 * c, 3, Conv2d::same(3).with_groups(3 * c), false);
+    let qkv = conv(o, cfg, &format!("{name}.attn.qkv"), &n, c, 3 * c, 1, Conv2d::same(1), false);
+    let qkv = conv(o, cfg, &format!("{name}.attn.qkv_dw"), &qkv, 3 * c, 3 * c, 3, Conv2d::same(3).with_groups(3 * c), false);
     let q = o.slice_channels(&qkv, 0, c);
     let k = o.slice_channels(&qkv, c, 2 * c);
     let v = o.slice_channels(&qkv, 2 * c, 3 * c);
@@ -436,18 +467,18 @@ fn restormer_block<O: Ops>(o: &mut O, cfg: &RefinerConfig, name: &str, x: &O::T)
     let attn = o.softmax(&attn, 3);
     let out = o.matmul(&attn, &v);
     let out = o.merge_heads(&out, x);
-    let out = conv(o, &format!("{name}.attn.project_out"), &out, c, c, 1, Conv2d::same(1), false);
+    let out = conv(o, cfg, &format!("{name}.attn.project_out"), &out, c, c, 1, Conv2d::same(1), false);
     let x = o.add(x, &out);
     // GDFN: gated-GELU depthwise feed-forward.
     let hidden = (c as f32 * cfg.ffn_factor) as usize;
     let n = layer_norm(o, &format!("{name}.norm2"), &x, c);
-    let p = conv(o, &format!("{name}.ffn.project_in"), &n, c, 2 * hidden, 1, Conv2d::same(1), false);
-    let p = conv(o, &format!("{name}.ffn.dw"), &p, 2 * hidden, 2 * hidden, 3, Conv2d::same(3).with_groups(2 * hidden), false);
+    let p = conv(o, cfg, &format!("{name}.ffn.project_in"), &n, c, 2 * hidden, 1, Conv2d::same(1), false);
+    let p = conv(o, cfg, &format!("{name}.ffn.dw"), &p, 2 * hidden, 2 * hidden, 3, Conv2d::same(3).with_groups(2 * hidden), false);
     let x1 = o.slice_channels(&p, 0, hidden);
     let x2 = o.slice_channels(&p, hidden, 2 * hidden);
     let g1 = o.gelu(&x1);
     let gated = o.mul(&g1, &x2);
-    let out = conv(o, &format!("{name}.ffn.project_out"), &gated, hidden, c, 1, Conv2d::same(1), false);
+    let out = conv(o, cfg, &format!("{name}.ffn.project_out"), &gated, hidden, c, 1, Conv2d::same(1), false);
     o.add(&x, &out)
 }
 
@@ -474,19 +505,19 @@ fn csa<O: Ops>(o: &mut O, cfg: &RefinerConfig, f_hat: &O::T, t_c: Option<&O::T>,
         // C_p = R_p(f̂ ⊕ T_c(g) ⊕ S_c): a k x k kernel per channel per pixel.
         let inp = guided_input(o, cfg, "refiner.csa.pos", f_hat, t_c);
         let kh = if cfg.kernel_hidden == 0 { nf } else { cfg.kernel_hidden };
-        let c_p = conv_same(o, "refiner.csa.spatial.kernel1", &inp, nf + embed_c + pos_c, kh, 3);
+        let c_p = conv_same(o, cfg, "refiner.csa.spatial.kernel1", &inp, nf + embed_c + pos_c, kh, 3);
         let c_p = o.leaky_relu(&c_p, a);
-        let c_p = conv_same(o, "refiner.csa.spatial.kernel2", &c_p, kh, nf * k * k, 3);
+        let c_p = conv_same(o, cfg, "refiner.csa.spatial.kernel2", &c_p, kh, nf * k * k, 3);
         // M̂_s = f̂ * C_p; M_s = R_o(M̂_s) = sigmoid(conv3x3(LReLU(M̂_s))) to one channel.
         let m = o.dynamic_conv(f_hat, &c_p, nf, k);
         let m = o.leaky_relu(&m, a);
-        let m = conv_same(o, "refiner.csa.spatial.out", &m, nf, 1, 3);
+        let m = conv_same(o, cfg, "refiner.csa.spatial.out", &m, nf, 1, 3);
         let m_s = o.sigmoid(&m);
         o.mul(f_hat, &m_s)
     } else {
         f_hat.clone()
     };
     let cat = o.concat(&[&f_c, &f_s]);
-    let fused = conv(o, "refiner.csa.fuse", &cat, 2 * nf, nf, 1, Conv2d::same(1), true);
+    let fused = conv(o, cfg, "refiner.csa.fuse", &cat, 2 * nf, nf, 1, Conv2d::same(1), true);
     o.add(&fused, f_hat)
 }

@@ -859,3 +859,47 @@ fn blocks_added_with_zero_init_start_as_the_trained_f() {
     set_pattern(&mut params, "base.middle.1.res2.weight", 0.05, 7);
     assert!(max_abs_diff(&base_output(&deep, &params, &x), &before) > 1e-4);
 }
+
+/// With `replicate_padding` (and no position embedding, which is there to tell places apart)
+/// nothing in R can tell a flat frame's border from its middle, as long as its decoder gives
+/// the four positions of each pixel shuffle the same value on a flat input (a pattern-free
+/// decoder; a trained R is close to one on flat areas): the output is flat to the edge. With
+/// zero padding the border differs, as models/lowlight's darker frame edges show
+/// (docs/training.md, "What models/lowlight draws into every frame").
+#[test]
+fn replicate_padding_leaves_no_border_on_a_flat_frame() {
+    let (n, h, w) = (1, 32, 48);
+    let border = |cfg: &RefinerConfig| {
+        let mut params = init_params(&ModelConfig { base: None, refiner: cfg.clone() }, 11).unwrap();
+        // Each shuffle's four sub-position channels made copies of the first.
+        for name in ["refiner.dec.up1", "refiner.dec.up2"] {
+            for part in ["weight", "bias"] {
+                let p = params.get_mut(&format!("{name}.{part}")).unwrap();
+                let per_channel = p.numel() / p.shape[0];
+                for c in 0..p.shape[0] {
+                    let first = c / 4 * 4;
+                    for i in 0..per_channel {
+                        p.data[c * per_channel + i] = p.data[first * per_channel + i];
+                    }
+                }
+            }
+        }
+        let g = refiner_graph(cfg, ParamSource::Given(params)).unwrap();
+        let inputs = [
+            named(io::RESTORED, &[n, 3, h, w], vec![0.3; 3 * h * w]),
+            named(io::DEGRADED, &[n, 3, h, w], vec![0.1; 3 * h * w]),
+            named(io::PRIOR, &[n, cfg.prior_dim], random(cfg.prior_dim, 12, -1.0, 1.0)),
+        ];
+        let out = run(&g.bytes, &inputs, &[io::REFINED]).remove(0).1;
+        let centre = |c: usize| out[(c * h + h / 2) * w + w / 2];
+        (0..3 * h * w).map(|i| (out[i] - centre(i / (h * w))).abs()).fold(0.0f32, f32::max)
+    };
+    let zero = RefinerConfig { position_embedding: false, ..small_refiner() };
+    let replicate = RefinerConfig { replicate_padding: true, ..zero.clone() };
+    let (with_zeros, with_edges) = (border(&zero), border(&replicate));
+    assert!(with_zeros > 1e-3, "zero padding left no border: {with_zeros}");
+    assert!(with_edges < 1e-5, "a border of {with_edges} with the edge repeated");
+    // Same parameters either way.
+    let count = |refiner: &RefinerConfig| parameter_counts(&ModelConfig { base: None, refiner: refiner.clone() }).unwrap().1;
+    assert_eq!(count(&zero), count(&replicate));
+}
