@@ -24,7 +24,7 @@
 //! The engine runs with the element's prior interval, as it would on video.
 
 use crate::engine_args::{EngineArgs, load_engine, model_dir};
-use crate::grid_pattern::{PERIODS, fixed_pattern_scores, grid_scores};
+use crate::grid_pattern::{PERIODS, border_bands, fixed_pattern_scores, grid_scores};
 use crate::image_io::read_rgb8;
 use crate::rgb_engine::{Wanted, restore_rgb};
 use crate::sensor::{Sensor, SensorArgs};
@@ -80,6 +80,18 @@ struct PatternReport {
     amplitude_period: usize,
 }
 
+/// On the same flat frames (whole, margins included), the mean luma of the `band`-pixel strip
+/// along each edge less that of the central half, in 8-bit levels, averaged over the captures;
+/// per side the grey level where it is largest in size.
+#[derive(Serialize)]
+struct BorderReport {
+    band: usize,
+    top: f64,
+    bottom: f64,
+    left: f64,
+    right: f64,
+}
+
 #[derive(Serialize)]
 struct TemporalReport {
     captures: u32,
@@ -106,9 +118,13 @@ struct Report {
     provider: &'static str,
     sensor: Sensor,
     grid: GridReport,
+    border: BorderReport,
     temporal: TemporalReport,
     flicker: FlickerReport,
 }
+
+/// Width of the edge strips the border shading is measured on (two cells of R at 1/8).
+const BORDER_BAND: usize = 16;
 
 /// Frames of the panning clip for the flicker measurement (four prior runs at interval 15).
 const FLICKER_FRAMES: usize = 60;
@@ -144,13 +160,23 @@ pub fn run(args: &ArtefactsArgs) -> Result<()> {
     let side = GRID_SIDE as usize;
     let mut worst = Worst::default();
     let mut worst_fixed = Worst::default();
+    let mut border = [0.0f64; 4];
     for (i, &level) in levels.iter().enumerate() {
         let v = (level * 255.0).round() as u8;
         let flat = RgbImage::from_pixel(GRID_SIDE + 2 * GRID_MARGIN, GRID_SIDE + 2 * GRID_MARGIN, image::Rgb([v, v, v]));
         let mut frames = Vec::with_capacity(GRID_FRAMES as usize);
+        let mut bands = [0.0f64; 4];
         for k in 0..GRID_FRAMES {
             let out = restore(&sensor.capture(&flat, 1000 + 100 * i as u64 + k), k == 0)?;
+            let whole = out.width() as usize;
+            let b = border_bands(&luma(&out), whole, whole, BORDER_BAND);
+            bands.iter_mut().zip(b).for_each(|(sum, v)| *sum += v / GRID_FRAMES as f64);
             frames.push(luma(&image::imageops::crop_imm(&out, GRID_MARGIN, GRID_MARGIN, GRID_SIDE, GRID_SIDE).to_image()));
+        }
+        for (worst, b) in border.iter_mut().zip(bands) {
+            if b.abs() > worst.abs() {
+                *worst = b;
+            }
         }
         let per_frame: Vec<_> = frames.iter().map(|y| grid_scores(y, side, side)).collect();
         for (j, period) in per_frame[0].iter().map(|g| g.period).enumerate() {
@@ -195,6 +221,7 @@ pub fn run(args: &ArtefactsArgs) -> Result<()> {
         provider: engine.active_provider().name(),
         sensor,
         grid,
+        border: BorderReport { band: BORDER_BAND, top: border[0], bottom: border[1], left: border[2], right: border[3] },
         temporal: TemporalReport {
             captures: args.captures,
             model_std,
@@ -222,6 +249,11 @@ pub fn run(args: &ArtefactsArgs) -> Result<()> {
         println!(
             "fixed-pattern score: max {:.2} at period {}, amplitude max {:.2} levels at period {} (against the noise between captures)",
             f.max_score, f.worst_period, f.max_amplitude, f.amplitude_period
+        );
+        let b = &report.border;
+        println!(
+            "border: the {}-pixel edge strips of a flat frame less its centre: top {:+.2}, bottom {:+.2}, left {:+.2}, right {:+.2} levels",
+            b.band, b.top, b.bottom, b.left, b.right
         );
         println!(
             "temporal noise: {:.2} of plain brightening ({:.2} vs {:.2} levels over {} captures)",

@@ -116,6 +116,18 @@ pub fn fixed_pattern_scores(frames: &[Vec<f64>], w: usize, h: usize) -> Vec<Fixe
         .collect()
 }
 
+/// Mean luma of the `band`-pixel strips along the top, bottom, left and right edges of a flat
+/// frame's output (`y`, row-major, `w` x `h`) less the mean of its central half: a shading that
+/// zero-padded convolutions draw where the frame ends (0: none).
+pub fn border_bands(y: &[f64], w: usize, h: usize, band: usize) -> [f64; 4] {
+    let mean = |xs: std::ops::Range<usize>, ys: std::ops::Range<usize>| {
+        let n = (xs.len() * ys.len()) as f64;
+        ys.flat_map(|yy| xs.clone().map(move |xx| (yy, xx))).map(|(yy, xx)| y[yy * w + xx]).sum::<f64>() / n
+    };
+    let centre = mean(w / 4..w - w / 4, h / 4..h - h / 4);
+    [mean(0..w, 0..band), mean(0..w, h - band..h), mean(0..band, 0..h), mean(w - band..w, 0..h)].map(|m| m - centre)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +213,18 @@ mod tests {
         assert!(f8.score > 3.0, "score at 8: {}", f8.score);
         assert!((0.25..0.35).contains(&f8.amplitude), "amplitude at 8: {}", f8.amplitude);
         assert!(at(&fixed, |f| f.period, 13).score < 1.6);
+    }
+
+    #[test]
+    fn border_bands_find_a_darker_edge_on_its_side() {
+        let (w, h) = (64, 48);
+        let mut y = vec![50.0; w * h];
+        (0..w).for_each(|x| (0..4).for_each(|r| y[r * w + x] = 40.0));
+        let b = border_bands(&y, w, h, 4);
+        assert_eq!(b[0], -10.0);
+        assert_eq!(b[1], 0.0);
+        // The left and right bands hold 4 of the 48 rows at -10.
+        assert!((b[2] + 10.0 * 4.0 / 48.0).abs() < 1e-9 && (b[3] - b[2]).abs() < 1e-12, "{b:?}");
     }
 
     #[test]

@@ -428,6 +428,9 @@ fn artefacts_reports_grid_and_temporal_scores_and_rejects_bad_sensors() {
     let fixed = &v["grid"]["fixed_pattern"];
     assert_eq!(fixed["scores"].as_array().unwrap().len(), 61, "{fixed}");
     assert!(fixed["max_score"].as_f64().unwrap().is_finite() && fixed["max_amplitude"].as_f64().unwrap() >= 0.0, "{fixed}");
+    let border = &v["border"];
+    assert_eq!(border["band"], 16);
+    assert!(["top", "bottom", "left", "right"].iter().all(|side| border[side].as_f64().unwrap().is_finite()), "{border}");
     let t = &v["temporal"];
     assert_eq!(t["captures"], 3);
     let ratio = t["ratio"].as_f64().unwrap();
@@ -447,7 +450,7 @@ fn artefacts_reports_grid_and_temporal_scores_and_rejects_bad_sensors() {
 
     let text = ptgrm(&["artefacts", "--model", s(model), "--provider", "cpu", "--captures", "2"]);
     assert_ok(&text);
-    for line in ["grid score: max", "grid pattern amplitude: max", "fixed-pattern score: max", "temporal noise:", "prior flicker:"] {
+    for line in ["grid score: max", "grid pattern amplitude: max", "fixed-pattern score: max", "border: the 16-pixel edge strips", "temporal noise:", "prior flicker:"] {
         assert!(stdout(&text).contains(line), "{}", stdout(&text));
     }
     assert_fails_with(&ptgrm(&["artefacts", "--model", s(model), "--exposure", "0"]), "exposure must be in (0, 1]");
