@@ -168,8 +168,7 @@ pub fn run(args: &ArtefactsArgs) -> Result<()> {
         let mut bands = [0.0f64; 4];
         for k in 0..GRID_FRAMES {
             let out = restore(&sensor.capture(&flat, 1000 + 100 * i as u64 + k), k == 0)?;
-            let whole = out.width() as usize;
-            let b = border_bands(&luma(&out), whole, whole, BORDER_BAND);
+            let b = border_bands(&luma(&out), out.width() as usize, out.height() as usize, BORDER_BAND);
             bands.iter_mut().zip(b).for_each(|(sum, v)| *sum += v / GRID_FRAMES as f64);
             frames.push(luma(&image::imageops::crop_imm(&out, GRID_MARGIN, GRID_MARGIN, GRID_SIDE, GRID_SIDE).to_image()));
         }
