@@ -70,8 +70,10 @@ for with_prior, without, what, seeds in (
         ("denoise-s25-nearclip", "denoise-s25-nearclip-no-prior", "sigma 25, shipped recipe", [""]),
         ("denoise-s50-meanfree", "denoise-s50-meanfree-no-prior", "sigma 50", [""]),
         ("lowlight-live-v3-fresh-r", "lowlight-live-v3-fresh-r-no-prior", "low light, R on 512 crops", [""]),
-        ("lowlight-live-v3-fresh-r384", "lowlight-live-v3-fresh-r384-no-prior", "low light, `lowlight`'s R (384 crops)",
-         ["", "-seed2", "-seed3"])):
+        ("lowlight-live-v3-fresh-r384", "lowlight-live-v3-fresh-r384-no-prior", "low light, R on 384 crops at batch 4",
+         ["", "-seed2", "-seed3"]),
+        ("lowlight-live-v3-fresh-r384-b8", "lowlight-live-v3-fresh-r384-b8-no-prior", "low light, R on 384 crops at batch 8",
+         ["", "-seed2"])):
     pairs = [(with_prior + s, without + s) for s in seeds]
     ds = [d for d in (ablation_gain(a, b) for a, b in pairs) if d is not None]
     if len(ds) == len(pairs):

@@ -110,12 +110,12 @@ pub struct RefinerConfig {
     /// checkpoint's function. Needs the prior mappings (prior modes guided and no-prior). The
     /// mean is over R's input: a whole frame, or one tile of a tiled frame.
     pub exposure_input: bool,
-    /// Pad R's convolutions by repeating the edge instead of with zeros. Why: on a flat dark
-    /// frame models/lowlight's output is 10-14 levels darker in a 16-pixel band along the top
-    /// and left edges than inside (R roughly doubles the 3-6 levels F leaves there): each
-    /// zero-padded level reads the border as darker than the frame, most on the top and left,
-    /// where a stride-2 conv's padding falls (docs/training.md, "What models/lowlight draws
-    /// into every frame"). Same parameters; changes the function, so it needs training.
+    /// Pad R's convolutions by repeating the edge instead of with zeros, so that nothing but
+    /// the position embedding tells R where the frame ends. Measured on models/lowlight's R
+    /// (batch 8, same seed): the 10-12 levels by which it darkens a flat dark frame's 16-pixel
+    /// border strips stay as they were, so zero padding is not their cause (docs/training.md,
+    /// "What models/lowlight draws into every frame"); kept as an option, off by default. Same
+    /// parameters; changes the function, so it needs training.
     pub replicate_padding: bool,
 }
 

@@ -864,8 +864,7 @@ fn blocks_added_with_zero_init_start_as_the_trained_f() {
 /// nothing in R can tell a flat frame's border from its middle, as long as its decoder gives
 /// the four positions of each pixel shuffle the same value on a flat input (a pattern-free
 /// decoder; a trained R is close to one on flat areas): the output is flat to the edge. With
-/// zero padding the border differs, as models/lowlight's darker frame edges show
-/// (docs/training.md, "What models/lowlight draws into every frame").
+/// zero padding the border differs.
 #[test]
 fn replicate_padding_leaves_no_border_on_a_flat_frame() {
     let (n, h, w) = (1, 32, 48);
