@@ -9,9 +9,10 @@
 //!   definition), averaged over `GRID_FRAMES` captures per grey level; and the fixed-pattern
 //!   score, which counts only what stays put from capture to capture, against the scatter of
 //!   each phase mean between those captures (`grid_pattern`: a denoiser's leftover noise is
-//!   phase-locked to its cells and inflates the first score, not the second). With each, the pattern amplitude: the RMS of the phase means less what
-//!   noise explains, in 8-bit luma levels (below about 0.5: invisible; the shuffle grid of v2
-//!   at step 20,000 was several levels).
+//!   phase-locked to its cells and inflates the first score, not the second). With each, the
+//!   pattern amplitude: the RMS of the phase means less what noise explains, in 8-bit luma
+//!   levels (below about 0.5: invisible; the shuffle grid of v2 at step 20,000 was several
+//!   levels).
 //! - Temporal noise ratio: the mean per-pixel standard deviation over independent captures of
 //!   one still scene, of the model's output divided by that of plain brightening (each capture
 //!   times one gain that gives the model's mean). Below 1: the model removes noise over time.
@@ -24,7 +25,7 @@
 //! The engine runs with the element's prior interval, as it would on video.
 
 use crate::engine_args::{EngineArgs, load_engine, model_dir};
-use crate::grid_pattern::{PERIODS, border_bands, fixed_pattern_scores, grid_scores};
+use crate::grid_pattern::{MAX_PERIOD, PERIODS, border_bands, fixed_pattern_scores, grid_scores};
 use crate::image_io::read_rgb8;
 use crate::rgb_engine::{Wanted, restore_rgb};
 use crate::sensor::{Sensor, SensorArgs};
@@ -157,32 +158,36 @@ pub fn run(args: &ArtefactsArgs) -> Result<()> {
     };
 
     let levels: Vec<f64> = vec![0.25, 0.5];
-    let side = GRID_SIDE as usize;
+    let (side, margin, whole) = (GRID_SIDE as usize, GRID_MARGIN as usize, (GRID_SIDE + 2 * GRID_MARGIN) as usize);
     let mut worst = Worst::default();
     let mut worst_fixed = Worst::default();
     let mut border = [0.0f64; 4];
     for (i, &level) in levels.iter().enumerate() {
         let v = (level * 255.0).round() as u8;
-        let flat = RgbImage::from_pixel(GRID_SIDE + 2 * GRID_MARGIN, GRID_SIDE + 2 * GRID_MARGIN, image::Rgb([v, v, v]));
+        let flat = RgbImage::from_pixel(whole as u32, whole as u32, image::Rgb([v, v, v]));
         let mut frames = Vec::with_capacity(GRID_FRAMES as usize);
         let mut bands = [0.0f64; 4];
+        let (mut scores, mut excess) = ([0.0f64; MAX_PERIOD + 1], [0.0f64; MAX_PERIOD + 1]);
         for k in 0..GRID_FRAMES {
             let out = restore(&sensor.capture(&flat, 1000 + 100 * i as u64 + k), k == 0)?;
-            let b = border_bands(&luma(&out), out.width() as usize, out.height() as usize, BORDER_BAND);
+            let y = luma(&out);
+            let b = border_bands(&y, whole, whole, BORDER_BAND);
             bands.iter_mut().zip(b).for_each(|(sum, v)| *sum += v / GRID_FRAMES as f64);
-            frames.push(luma(&image::imageops::crop_imm(&out, GRID_MARGIN, GRID_MARGIN, GRID_SIDE, GRID_SIDE).to_image()));
+            // The central square: what the border does is measured above, not here.
+            let inner: Vec<f64> = y.chunks(whole).skip(margin).take(side).flat_map(|row| &row[margin..margin + side]).copied().collect();
+            for g in grid_scores(&inner, side, side) {
+                scores[g.period] += g.score / GRID_FRAMES as f64;
+                excess[g.period] += g.excess_variance / GRID_FRAMES as f64;
+            }
+            frames.push(inner);
         }
         for (worst, b) in border.iter_mut().zip(bands) {
             if b.abs() > worst.abs() {
                 *worst = b;
             }
         }
-        let per_frame: Vec<_> = frames.iter().map(|y| grid_scores(y, side, side)).collect();
-        for (j, period) in per_frame[0].iter().map(|g| g.period).enumerate() {
-            let mean_of = |f: &dyn Fn(usize) -> f64| (0..frames.len()).map(f).sum::<f64>() / frames.len() as f64;
-            let score = mean_of(&|k| per_frame[k][j].score);
-            let excess = mean_of(&|k| per_frame[k][j].excess_variance);
-            worst.update(period, score, excess.max(0.0).sqrt());
+        for p in PERIODS {
+            worst.update(p, scores[p], excess[p].max(0.0).sqrt());
         }
         for f in fixed_pattern_scores(&frames, side, side) {
             worst_fixed.update(f.period, f.score, f.amplitude);
@@ -266,27 +271,28 @@ pub fn run(args: &ArtefactsArgs) -> Result<()> {
     Ok(())
 }
 
-/// Per period, the largest score and amplitude over the grey levels.
-#[derive(Default)]
+/// Per period (indexed by it), the largest score and amplitude over the grey levels.
 struct Worst {
-    score: Vec<(usize, f64)>,
-    amplitude: Vec<(usize, f64)>,
+    score: [f64; MAX_PERIOD + 1],
+    amplitude: [f64; MAX_PERIOD + 1],
+}
+
+impl Default for Worst {
+    fn default() -> Self {
+        Worst { score: [0.0; MAX_PERIOD + 1], amplitude: [0.0; MAX_PERIOD + 1] }
+    }
 }
 
 impl Worst {
     fn update(&mut self, period: usize, score: f64, amplitude: f64) {
-        let raise = |v: &mut Vec<(usize, f64)>, x: f64| match v.iter_mut().find(|(p, _)| *p == period) {
-            Some((_, old)) => *old = old.max(x),
-            None => v.push((period, x)),
-        };
-        raise(&mut self.score, score);
-        raise(&mut self.amplitude, amplitude);
+        self.score[period] = self.score[period].max(score);
+        self.amplitude[period] = self.amplitude[period].max(amplitude);
     }
 
     fn report(self) -> PatternReport {
-        let max = |v: &[(usize, f64)]| v.iter().copied().fold((*PERIODS.start(), 0.0), |a, b| if b.1 > a.1 { b } else { a });
+        let max = |v: &[f64]| PERIODS.map(|p| (p, v[p])).fold((*PERIODS.start(), 0.0), |a, b| if b.1 > a.1 { b } else { a });
         let ((worst_period, max_score), (amplitude_period, max_amplitude)) = (max(&self.score), max(&self.amplitude));
-        PatternReport { max_score, worst_period, scores: self.score, max_amplitude, amplitude_period }
+        PatternReport { max_score, worst_period, scores: PERIODS.map(|p| (p, self.score[p])).collect(), max_amplitude, amplitude_period }
     }
 }
 

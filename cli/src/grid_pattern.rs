@@ -17,8 +17,10 @@
 
 use std::ops::RangeInclusive;
 
+/// The longest period scored.
+pub const MAX_PERIOD: usize = 64;
 /// The periods scored.
-pub const PERIODS: RangeInclusive<usize> = 4..=64;
+pub const PERIODS: RangeInclusive<usize> = 4..=MAX_PERIOD;
 
 /// Floor of a frame's variance: 8-bit quantisation noise, so a perfectly flat output scores 0
 /// rather than dividing by zero.
