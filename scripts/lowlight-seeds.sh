@@ -4,7 +4,8 @@
 # moves single photos by up to 2-3 dB: a frame-wide brightness bet), so one split can neither
 # confirm nor refute a +0.3 dB target. This scores each bundle on N seeded draws of the `v1`,
 # `wide` and `dark` ranges (scripts/lowlight-splits.sh) and prints, per range, the mean
-# refined - base PSNR over all photo-draws with its standard error, and the mean refined PSNR.
+# refined - base PSNR over all photo-draws with its standard error, and the mean PSNR and SSIM
+# of refined and base.
 #
 #   scripts/lowlight-seeds.sh RUN_DIR BUNDLE...      (N: SEEDS=6)
 #
@@ -24,15 +25,15 @@ for k in $(seq 1 "$SEEDS"); do
   [ -d "$OUT/wide-$k" ] || scripts/val-split.sh "$RUN" "$OUT/wide-$k" "s/^seed = .*/seed = 7100$k/; $LOWLIGHT_WIDE"
   [ -d "$OUT/dark-$k" ] || scripts/val-split.sh "$RUN" "$OUT/dark-$k" "s/^seed = .*/seed = 7200$k/; $LOWLIGHT_DARK"
 done
-echo "| bundle | split | draws | refined - base dB (mean +- s.e.) | refined PSNR | base PSNR |"
-echo "|---|---|---|---|---|---|"
+echo "| bundle | split | draws | refined - base dB (mean +- s.e.) | refined PSNR | base PSNR | refined SSIM | base SSIM |"
+echo "|---|---|---|---|---|---|---|---|"
 for bundle in "$@"; do
   for split in v1 wide dark; do
     for k in $(seq 1 "$SEEDS"); do
       "$PTGRM" eval --model "$bundle" --clean "$OUT/$split-$k/clean" --degraded "$OUT/$split-$k/degraded" --provider cpu --json
     done | python3 -c '
 import json, sys, statistics as st
-text, dec, gains, refined, base = sys.stdin.read(), json.JSONDecoder(), [], [], []
+text, dec, gains, refined, base, ssim_r, ssim_b = sys.stdin.read(), json.JSONDecoder(), [], [], [], [], []
 i = 0
 while i < len(text):
     if text[i].isspace():
@@ -43,8 +44,10 @@ while i < len(text):
         gains.append(image["refined"]["psnr"] - image["base"]["psnr"])
         refined.append(image["refined"]["psnr"])
         base.append(image["base"]["psnr"])
+        ssim_r.append(image["refined"]["ssim"])
+        ssim_b.append(image["base"]["ssim"])
 se = st.stdev(gains) / len(gains) ** 0.5
-print(f"| {sys.argv[1]} | {sys.argv[2]} | {len(gains)} | {st.mean(gains):+.2f} +- {se:.2f} | {st.mean(refined):.2f} | {st.mean(base):.2f} |")
+print(f"| {sys.argv[1]} | {sys.argv[2]} | {len(gains)} | {st.mean(gains):+.2f} +- {se:.2f} | {st.mean(refined):.2f} | {st.mean(base):.2f} | {st.mean(ssim_r):.3f} | {st.mean(ssim_b):.3f} |")
 ' "$bundle" "$split"
   done
 done

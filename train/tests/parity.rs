@@ -122,7 +122,11 @@ fn fused_low_resolution_model_matches_onnx_runtime() {
     assert_merged_parity(&ModelConfig { base: Some(base.clone()), refiner: refiner.clone() }, 29);
     // Live low-light v3: the same F told the frame's feature means (one more reduction over H, W).
     let base = BaseConfig { global_context: true, ..base };
-    assert_merged_parity(&ModelConfig { base: Some(base), refiner }, 31);
+    assert_merged_parity(&ModelConfig { base: Some(base.clone()), refiner: refiner.clone() }, 31);
+    // ... with F's and R's convolutions padded by the edge (a Pad before each k x k conv).
+    let base = BaseConfig { replicate_padding: true, ..base };
+    let refiner = RefinerConfig { replicate_padding: true, ..refiner };
+    assert_merged_parity(&ModelConfig { base: Some(base), refiner }, 37);
 }
 
 #[test]

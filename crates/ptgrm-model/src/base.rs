@@ -11,7 +11,7 @@
 //! (space-to-depth: a stride-s s x s conv sees every pixel of its patch), its correction
 //! pixel-shuffled back, so every full-resolution pixel gets its own value.
 
-use crate::layers::{conv, conv_same, layer_norm, linear, zero_conv_same, zero_linear};
+use crate::layers::{conv, layer_norm, linear, padded, zero_conv, zero_linear};
 use crate::ops::{Conv2d, Init, Ops};
 use serde::{Deserialize, Serialize};
 
@@ -88,6 +88,14 @@ pub struct BaseConfig {
     /// `global_context` does; with the default init each new block would first scramble the
     /// features the trained layers after it rely on.
     pub zero_init_blocks: bool,
+    /// Pad F's k x k convolutions (intro, blocks, a 3x3 ending) by repeating the edge instead
+    /// of with zeros. Why: with zero padding the frame's edge looks like black beyond it, and
+    /// the low-light F, which brightens 10x and more, turned that into a dark border on flat
+    /// night frames (its 16-pixel edge strips 5-7 levels of 255 below the centre; the shipped
+    /// R brightens them to 15-20: docs/training.md, "What models/lowlight draws into every
+    /// frame"). With edge padding a flat frame stays flat to its edge. Same parameters;
+    /// changes the function near the edge, so a trained F needs a fine-tune to use it.
+    pub replicate_padding: bool,
 }
 
 /// How F's decoder doubles its resolution (see [`BaseConfig::decoder_upsampling`]).
@@ -145,6 +153,7 @@ impl Default for BaseConfig {
             zero_init_ending: false,
             global_context: false,
             zero_init_blocks: false,
+            replicate_padding: false,
         }
     }
 }
@@ -222,7 +231,7 @@ pub fn base_forward<O: Ops>(o: &mut O, cfg: &BaseConfig, image: &O::T) -> O::T {
 
 /// The network's correction (`head_channels` maps) for `x`, at `x`'s resolution (pooled view).
 pub fn base_head<O: Ops>(o: &mut O, cfg: &BaseConfig, x: &O::T) -> O::T {
-    let h = conv_same(o, "base.intro", x, 3, cfg.width, 3);
+    let h = conv_k(o, cfg, "base.intro", x, 3, cfg.width, 3, 1, false);
     let h = unet_body(o, cfg, h);
     unet_ending(o, cfg, &h, cfg.head_channels(), 3, 1)
 }
@@ -466,7 +475,8 @@ fn global_context<O: Ops>(o: &mut O, cfg: &BaseConfig, h: &O::T, c: usize) -> O:
 /// 1 = plain).
 fn unet_ending<O: Ops>(o: &mut O, cfg: &BaseConfig, h: &O::T, out_channels: usize, kernel: usize, repeat: usize) -> O::T {
     let (w, b) = unet_ending_params(o, cfg, out_channels, kernel, repeat);
-    o.conv2d(h, &w, Some(&b), Conv2d::same(kernel))
+    let (h, conv) = padded(o, cfg.replicate_padding, h, Conv2d::same(kernel));
+    o.conv2d(&h, &w, Some(&b), conv)
 }
 
 /// The ending conv's weight `[out, width, k, k]` and bias `[out]`, initialised to zero
@@ -501,6 +511,18 @@ fn binomial_blur<O: Ops>(o: &mut O, x: &O::T, c: usize) -> O::T {
     o.conv2d(&padded, &weight, None, Conv2d { stride: 1, padding: 0, groups: c })
 }
 
+/// Size-preserving k x k conv of F with bias (`groups` groups), padded as
+/// [`BaseConfig::replicate_padding`] says; `zero_init` starts weight and bias at zero.
+#[allow(clippy::too_many_arguments)]
+fn conv_k<O: Ops>(o: &mut O, cfg: &BaseConfig, name: &str, x: &O::T, cin: usize, cout: usize, k: usize, groups: usize, zero_init: bool) -> O::T {
+    let (x, shape) = padded(o, cfg.replicate_padding, x, Conv2d::same(k).with_groups(groups));
+    if zero_init {
+        zero_conv(o, name, &x, cin, cout, k, shape)
+    } else {
+        conv(o, name, &x, cin, cout, k, shape, true)
+    }
+}
+
 fn block<O: Ops>(o: &mut O, cfg: &BaseConfig, name: &str, x: &O::T, c: usize) -> O::T {
     match cfg.block {
         BaseBlock::Naf => naf_block(o, cfg, name, x, c),
@@ -509,13 +531,9 @@ fn block<O: Ops>(o: &mut O, cfg: &BaseConfig, name: &str, x: &O::T, c: usize) ->
 }
 
 fn res_block<O: Ops>(o: &mut O, cfg: &BaseConfig, name: &str, x: &O::T, c: usize) -> O::T {
-    let y = conv_same(o, &format!("{name}.res1"), x, c, c, 3);
+    let y = conv_k(o, cfg, &format!("{name}.res1"), x, c, c, 3, 1, false);
     let y = o.leaky_relu(&y, 0.1);
-    let y = if cfg.zero_init_blocks {
-        zero_conv_same(o, &format!("{name}.res2"), &y, c, c, 3)
-    } else {
-        conv_same(o, &format!("{name}.res2"), &y, c, c, 3)
-    };
+    let y = conv_k(o, cfg, &format!("{name}.res2"), &y, c, c, 3, 1, cfg.zero_init_blocks);
     o.add(x, &y)
 }
 
@@ -526,7 +544,7 @@ fn naf_block<O: Ops>(o: &mut O, cfg: &BaseConfig, name: &str, x: &O::T, c: usize
     let dw = c * cfg.dw_expand;
     let n = layer_norm(o, &format!("{name}.norm1"), x, c);
     let y = conv(o, &format!("{name}.conv1"), &n, c, dw, 1, Conv2d::same(1), true);
-    let y = conv(o, &format!("{name}.conv2"), &y, dw, dw, 3, Conv2d::same(3).with_groups(dw), true);
+    let y = conv_k(o, cfg, &format!("{name}.conv2"), &y, dw, dw, 3, dw, false);
     let y = simple_gate(o, &y, dw);
     let pooled = o.mean_keepdim(&y, &[2, 3]);
     let att = conv(o, &format!("{name}.sca"), &pooled, dw / 2, dw / 2, 1, Conv2d::same(1), true);

@@ -3,6 +3,17 @@
 
 use crate::ops::{Conv2d, Init, Ops};
 
+/// `x` and `conv` as a convolution reads them: with `replicate`, the edge repeated around `x`
+/// and the conv unpadded (so a flat input gives a flat output up to the frame's edge); otherwise
+/// as they are (zero padding).
+pub fn padded<O: Ops>(o: &mut O, replicate: bool, x: &O::T, conv: Conv2d) -> (O::T, Conv2d) {
+    if replicate && conv.padding > 0 {
+        (o.pad_replicate(x, conv.padding), Conv2d { padding: 0, ..conv })
+    } else {
+        (x.clone(), conv)
+    }
+}
+
 /// Conv layer with PyTorch default init; `bias` adds `{name}.bias`.
 pub fn conv<O: Ops>(o: &mut O, name: &str, x: &O::T, cin: usize, cout: usize, k: usize, conv: Conv2d, bias: bool) -> O::T {
     let fan_in = cin / conv.groups * k * k;
@@ -17,11 +28,6 @@ pub fn zero_conv<O: Ops>(o: &mut O, name: &str, x: &O::T, cin: usize, cout: usiz
     let w = o.param(&format!("{name}.weight"), &[cout, cin / conv.groups, k, k], Init::Const(0.0));
     let b = o.param(&format!("{name}.bias"), &[cout], Init::Const(0.0));
     o.conv2d(x, &w, Some(&b), conv)
-}
-
-/// Size-preserving [`zero_conv`].
-pub fn zero_conv_same<O: Ops>(o: &mut O, name: &str, x: &O::T, cin: usize, cout: usize, k: usize) -> O::T {
-    zero_conv(o, name, x, cin, cout, k, Conv2d::same(k))
 }
 
 /// Size-preserving k x k conv with bias.

@@ -111,10 +111,11 @@ pub struct RefinerConfig {
     /// mean is over R's input: a whole frame, or one tile of a tiled frame.
     pub exposure_input: bool,
     /// Pad R's convolutions by repeating the edge instead of with zeros, so that nothing but
-    /// the position embedding tells R where the frame ends. Measured on models/lowlight's R
-    /// (batch 8, same seed): the 10-12 levels by which it darkens a flat dark frame's 16-pixel
-    /// border strips stay as they were, so zero padding is not their cause (docs/training.md,
-    /// "What models/lowlight draws into every frame"); kept as an option, off by default. Same
+    /// the position embedding tells R where the frame ends. Alone it did not remove the dark
+    /// border low-light R drew on flat night frames (R at batch 8: the 16-pixel edge strips
+    /// 10-12 levels below the centre either way); that border came from F's zero padding,
+    /// which R brightened along with the frame ([`crate::base::BaseConfig::replicate_padding`];
+    /// docs/training.md, "Edge padding in F"). With both, the strips are within 4 levels. Same
     /// parameters; changes the function, so it needs training.
     pub replicate_padding: bool,
 }
@@ -298,20 +299,10 @@ pub fn apply_residual_only<O: Ops>(o: &mut O, restored: &O::T, resid: &O::T) -> 
     o.add(&base, resid)
 }
 
-/// `x` and `conv` as one of R's convolutions reads them: with `replicate_padding`, the edge
-/// repeated around `x` and the conv unpadded; otherwise as they are (zero padding).
-fn padded<O: Ops>(o: &mut O, cfg: &RefinerConfig, x: &O::T, conv: Conv2d) -> (O::T, Conv2d) {
-    if cfg.replicate_padding && conv.padding > 0 {
-        (o.pad_replicate(x, conv.padding), Conv2d { padding: 0, ..conv })
-    } else {
-        (x.clone(), conv)
-    }
-}
-
 /// One of R's convolutions, padded as `replicate_padding` says.
 #[allow(clippy::too_many_arguments)]
 fn conv<O: Ops>(o: &mut O, cfg: &RefinerConfig, name: &str, x: &O::T, cin: usize, cout: usize, k: usize, conv: Conv2d, bias: bool) -> O::T {
-    let (x, conv) = padded(o, cfg, x, conv);
+    let (x, conv) = layers::padded(o, cfg.replicate_padding, x, conv);
     layers::conv(o, name, &x, cin, cout, k, conv, bias)
 }
 
@@ -388,7 +379,7 @@ fn refiner_core<O: Ops>(o: &mut O, cfg: &RefinerConfig, restored: &O::T, degrade
     };
     let y = o.leaky_relu(&y, a);
     if cfg.zero_init_head {
-        let (y, conv) = padded(o, cfg, &y, Conv2d::same(3));
+        let (y, conv) = layers::padded(o, cfg.replicate_padding, &y, Conv2d::same(3));
         layers::zero_conv(o, "refiner.dec.out", &y, nf, cfg.head_channels(), 3, conv)
     } else {
         conv_same(o, cfg, "refiner.dec.out", &y, nf, cfg.head_channels(), 3)

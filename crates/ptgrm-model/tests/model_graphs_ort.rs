@@ -902,3 +902,32 @@ fn replicate_padding_leaves_no_border_on_a_flat_frame() {
     let count = |refiner: &RefinerConfig| parameter_counts(&ModelConfig { base: None, refiner: refiner.clone() }).unwrap().1;
     assert_eq!(count(&zero), count(&replicate));
 }
+
+/// With `replicate_padding` F (the low-light layout: blocks at its deep levels, frame-wide
+/// context, pattern-free cells) turns a flat frame into a flat frame, edge included; with zero
+/// padding its edge differs from its centre (what drew models/lowlight's dark border on flat
+/// night frames). Same parameters either way.
+#[test]
+fn base_replicate_padding_leaves_no_border_on_a_flat_frame() {
+    let zero = BaseConfig {
+        enc_blocks: vec![0, 1, 1],
+        dec_blocks: vec![0, 1, 1],
+        middle_blocks: 1,
+        phase_window: 4,
+        smooth_cells: true,
+        global_context: true,
+        ..live_like_base()
+    };
+    let replicate = BaseConfig { replicate_padding: true, ..zero.clone() };
+    let params = base_params_with_trained_ending(&zero, 13);
+    let (h, w) = (32, 48);
+    let border = |cfg: &BaseConfig| {
+        let out = base_output(cfg, &params, &vec![0.1; 3 * h * w]);
+        let centre = |c: usize| out[(c * h + h / 2) * w + w / 2];
+        (0..3 * h * w).map(|i| (out[i] - centre(i / (h * w))).abs()).fold(0.0f32, f32::max)
+    };
+    let (with_zeros, with_edges) = (border(&zero), border(&replicate));
+    assert!(with_zeros > 1e-3, "zero padding left no border: {with_zeros}");
+    assert!(with_edges < 1e-5, "a border of {with_edges} with the edge repeated");
+    assert_eq!(base_params_with_trained_ending(&replicate, 13).len(), params.len());
+}
