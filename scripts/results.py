@@ -73,7 +73,9 @@ for with_prior, without, what, seeds in (
         ("lowlight-live-v3-fresh-r384", "lowlight-live-v3-fresh-r384-no-prior", "low light, R on 384 crops at batch 4",
          ["", "-seed2", "-seed3"]),
         ("lowlight-live-v3-fresh-r384-b8", "lowlight-live-v3-fresh-r384-b8-no-prior", "low light, R on 384 crops at batch 8",
-         ["", "-seed2"])):
+         ["", "-seed2"]),
+        ("lowlight-live-v3-fresh-r384-edge", "lowlight-live-v3-fresh-r384-edge-no-prior",
+         "low light, edge-padded F and R (shipped recipe)", ["", "-seed2"])):
     pairs = [(with_prior + s, without + s) for s in seeds]
     ds = [d for d in (ablation_gain(a, b) for a, b in pairs) if d is not None]
     if len(ds) == len(pairs):
@@ -109,8 +111,9 @@ if ablations:
     print("\n## Same-budget comparisons (committed checkpoints, whole validation photos)\n")
     print("`train eval --full` of each run in checkpoints/ (its recipe names the one change against")
     print("its pair); only R trains, on a frozen F: FFDNet at the run's noise level for `denoise-*`,")
-    print("the built-in F of checkpoints/lowlight-live-v3-crop256 for `lowlight-*` (inputs degraded as")
-    print("that recipe's wide range, float graphs). Base = that F.\n")
+    print("the built-in F of checkpoints/lowlight-live-v3-crop256 for `lowlight-*` (of")
+    print("checkpoints/lowlight-live-v3-crop256-edge for `*-edge*`; inputs degraded as that recipe's wide")
+    print("range, float graphs). Base = that F.\n")
     print("| run | R parameters | steps | base PSNR | refined PSNR | refined - base | refined SSIM |")
     print("|---|---|---|---|---|---|---|")
     for name, a in ablations.items():

@@ -356,9 +356,11 @@ fn tiny_images_restore_and_eval_explains_the_ssim_window() {
 
 /// What a live low-light user sees of the shipped default (issue 10's targets, checked with
 /// `ptgrm artefacts` as documented in docs/results.md): no fixed pattern in flat dark areas
-/// (grid score <= 2 at every period 4..64), noise that does not crawl on a still scene (temporal
-/// noise <= 0.25 of plain brightening) and no brightness step when the prior updates (<= 1.5x
-/// the largest step at other frames).
+/// (grid score <= 2 at every period 4..64, nor from capture to capture), no dark or bright frame
+/// border on a flat night scene (each 16-pixel edge strip within 6 levels of the centre; the
+/// default before edge padding drew one of 15-20), noise that does not crawl on a still scene
+/// (temporal noise <= 0.25 of plain brightening) and no brightness step when the prior updates
+/// (<= 1.5x the largest step at other frames).
 #[test]
 fn the_default_low_light_model_draws_no_grid_and_holds_still() {
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/lowlight");
@@ -369,6 +371,13 @@ fn the_default_low_light_model_draws_no_grid_and_holds_still() {
     assert!(grid <= 2.0, "grid score {grid} at period {}", v["grid"]["worst_period"]);
     let amplitude = v["grid"]["max_amplitude"].as_f64().unwrap();
     assert!(amplitude <= 0.5, "a visible pattern: {amplitude} levels at period {}", v["grid"]["amplitude_period"]);
+    let fixed = &v["grid"]["fixed_pattern"];
+    let score = fixed["max_score"].as_f64().unwrap();
+    assert!(score <= 2.0, "a pattern drawn into every frame: score {score} at period {}", fixed["worst_period"]);
+    for side in ["top", "bottom", "left", "right"] {
+        let strip = v["border"][side].as_f64().unwrap();
+        assert!(strip.abs() <= 6.0, "the {side} edge strip is {strip:+.1} levels off the centre");
+    }
     let temporal = v["temporal"]["ratio"].as_f64().unwrap();
     assert!(temporal <= 0.25, "temporal noise ratio {temporal}");
     let flicker = v["flicker"]["ratio"].as_f64().unwrap();
