@@ -75,7 +75,7 @@ for with_prior, without, what, seeds in (
         ("lowlight-live-v3-fresh-r384-b8", "lowlight-live-v3-fresh-r384-b8-no-prior", "low light, R on 384 crops at batch 8",
          ["", "-seed2"]),
         ("lowlight-live-v3-fresh-r384-edge", "lowlight-live-v3-fresh-r384-edge-no-prior",
-         "low light, edge-padded F and R (shipped recipe)", ["", "-seed2"])):
+         "low light, edge-padded F and R (shipped recipe)", ["", "-seed2", "-seed3"])):
     pairs = [(with_prior + s, without + s) for s in seeds]
     ds = [d for d in (ablation_gain(a, b) for a, b in pairs) if d is not None]
     if len(ds) == len(pairs):
