@@ -91,10 +91,11 @@ pub struct BaseConfig {
     /// Pad F's k x k convolutions (intro, blocks, a 3x3 ending) by repeating the edge instead
     /// of with zeros. Why: with zero padding the frame's edge looks like black beyond it, and
     /// the low-light F, which brightens 10x and more, turned that into a dark border on flat
-    /// night frames (its 16-pixel edge strips 5-7 levels of 255 below the centre; the shipped
-    /// R brightens them to 15-20: docs/training.md, "What models/lowlight draws into every
-    /// frame"). With edge padding a flat frame stays flat to its edge. Same parameters;
-    /// changes the function near the edge, so a trained F needs a fine-tune to use it.
+    /// night frames (its 16-pixel edge strips 5-7 levels of 255 below the centre, 15-20 after
+    /// R's brightening). With edge padding a flat frame stays flat to its edge (F alone within
+    /// 1.4 levels, models/lowlight since 2026-12-05 within 4: docs/training.md, "Edge padding
+    /// in F"). Same parameters; changes the function near the edge, so a trained F needs a
+    /// fine-tune to use it.
     pub replicate_padding: bool,
 }
 
