@@ -30,11 +30,6 @@ pub fn zero_conv<O: Ops>(o: &mut O, name: &str, x: &O::T, cin: usize, cout: usiz
     o.conv2d(x, &w, Some(&b), conv)
 }
 
-/// Size-preserving k x k conv with bias.
-pub fn conv_same<O: Ops>(o: &mut O, name: &str, x: &O::T, cin: usize, cout: usize, k: usize) -> O::T {
-    conv(o, name, x, cin, cout, k, Conv2d::same(k), true)
-}
-
 /// Linear layer `[N, fin]` -> `[N, fout]` with bias.
 pub fn linear<O: Ops>(o: &mut O, name: &str, x: &O::T, fin: usize, fout: usize) -> O::T {
     let w = o.param(&format!("{name}.weight"), &[fout, fin], Init::kaiming_uniform(fin));
