@@ -75,7 +75,9 @@ for with_prior, without, what, seeds in (
         ("lowlight-live-v3-fresh-r384-b8", "lowlight-live-v3-fresh-r384-b8-no-prior", "low light, R on 384 crops at batch 8",
          ["", "-seed2"]),
         ("lowlight-live-v3-fresh-r384-edge", "lowlight-live-v3-fresh-r384-edge-no-prior",
-         "low light, edge-padded F and R (shipped recipe)", ["", "-seed2", "-seed3"])):
+         "low light, edge-padded F and R (shipped recipe)", ["", "-seed2", "-seed3"]),
+        ("lowlight-live-v4-deep-r384", "lowlight-live-v4-deep-r384-no-prior", "low light, deeper F (v4, not shipped)",
+         ["", "-seed2"])):
     pairs = [(with_prior + s, without + s) for s in seeds]
     ds = [d for d in (ablation_gain(a, b) for a, b in pairs) if d is not None]
     if len(ds) == len(pairs):
@@ -112,7 +114,8 @@ if ablations:
     print("`train eval --full` of each run in checkpoints/ (its recipe names the one change against")
     print("its pair); only R trains, on a frozen F: FFDNet at the run's noise level for `denoise-*`,")
     print("the built-in F of checkpoints/lowlight-live-v3-crop256 for `lowlight-*` (of")
-    print("checkpoints/lowlight-live-v3-crop256-edge for `*-edge*`; inputs degraded as that recipe's wide")
+    print("checkpoints/lowlight-live-v3-crop256-edge for `*-edge*`, of checkpoints/lowlight-live-v4-deep-crop384")
+    print("for `lowlight-live-v4-*`; inputs degraded as that recipe's wide")
     print("range, float graphs). Base = that F.\n")
     print("| run | R parameters | steps | base PSNR | refined PSNR | refined - base | refined SSIM |")
     print("|---|---|---|---|---|---|---|")

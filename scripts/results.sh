@@ -28,7 +28,8 @@ ABLATIONS="denoise-s25-crop256 denoise-s25-no-prior denoise-s25-meanfree denoise
   lowlight-live-v3-fresh-r384-seed2 lowlight-live-v3-fresh-r384-no-prior-seed2 lowlight-live-v3-fresh-r384-seed3 lowlight-live-v3-fresh-r384-no-prior-seed3
   lowlight-live-v3-fresh-r384-b8 lowlight-live-v3-fresh-r384-b8-no-prior lowlight-live-v3-fresh-r384-b8-seed2 lowlight-live-v3-fresh-r384-b8-no-prior-seed2
   lowlight-live-v3-fresh-r384-edge lowlight-live-v3-fresh-r384-edge-no-prior lowlight-live-v3-fresh-r384-edge-seed2 lowlight-live-v3-fresh-r384-edge-no-prior-seed2
-  lowlight-live-v3-fresh-r384-edge-seed3 lowlight-live-v3-fresh-r384-edge-no-prior-seed3"
+  lowlight-live-v3-fresh-r384-edge-seed3 lowlight-live-v3-fresh-r384-edge-no-prior-seed3
+  lowlight-live-v4-deep-r384 lowlight-live-v4-deep-r384-no-prior lowlight-live-v4-deep-r384-seed2 lowlight-live-v4-deep-r384-no-prior-seed2"
 
 make_val() {
   local task=$1 run=${VAL_RUN[$1]:-}
