@@ -75,9 +75,9 @@ for with_prior, without, what, seeds in (
         ("lowlight-live-v3-fresh-r384-b8", "lowlight-live-v3-fresh-r384-b8-no-prior", "low light, R on 384 crops at batch 8",
          ["", "-seed2"]),
         ("lowlight-live-v3-fresh-r384-edge", "lowlight-live-v3-fresh-r384-edge-no-prior",
-         "low light, edge-padded F and R (shipped recipe)", ["", "-seed2", "-seed3"]),
-        ("lowlight-live-v4-deep-r384", "lowlight-live-v4-deep-r384-no-prior", "low light, deeper F (v4, not shipped)",
-         ["", "-seed2"])):
+         "low light, edge-padded F and R (v3, the previous default)", ["", "-seed2", "-seed3"]),
+        ("lowlight-live-v4-deep-r384", "lowlight-live-v4-deep-r384-no-prior",
+         "low light, deeper F (v4: the shipped R, before F's phase-noise gate)", ["", "-seed2"])):
     pairs = [(with_prior + s, without + s) for s in seeds]
     ds = [d for d in (ablation_gain(a, b) for a, b in pairs) if d is not None]
     if len(ds) == len(pairs):

@@ -356,7 +356,8 @@ fn tiny_images_restore_and_eval_explains_the_ssim_window() {
 
 /// What a live low-light user sees of the shipped default (issue 10's targets, checked with
 /// `ptgrm artefacts` as documented in docs/results.md): no fixed pattern in flat dark areas
-/// (grid score <= 2 at every period 4..64, nor from capture to capture), no dark or bright frame
+/// (grid score <= 1.5 at every period 4..64, issue 10's target, nor from capture to capture;
+/// before F's phase-noise gate the v4 F read 2.21 there), no dark or bright frame
 /// border on a flat night scene (each 16-pixel edge strip within 6 levels of the centre; the
 /// default before edge padding drew one of 15-20), noise that does not crawl on a still scene
 /// (temporal noise <= 0.25 of plain brightening) and no brightness step when the prior updates
@@ -368,7 +369,7 @@ fn the_default_low_light_model_draws_no_grid_and_holds_still() {
     assert_ok(&out);
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let grid = v["grid"]["max_score"].as_f64().unwrap();
-    assert!(grid <= 2.0, "grid score {grid} at period {}", v["grid"]["worst_period"]);
+    assert!(grid <= 1.5, "grid score {grid} at period {}", v["grid"]["worst_period"]);
     let amplitude = v["grid"]["max_amplitude"].as_f64().unwrap();
     assert!(amplitude <= 0.5, "a visible pattern: {amplitude} levels at period {}", v["grid"]["amplitude_period"]);
     let fixed = &v["grid"]["fixed_pattern"];

@@ -66,6 +66,8 @@ pub struct LossConfig {
     pub ssim_weight: f64,
     /// Weight of channel values near 0 or 1 in the Charbonnier loss (1 = all alike).
     pub near_clip_weight: f64,
+    /// Weight of the error's P = 4 phase-mean term (`train.grid_weight`; 0 = none).
+    pub grid_weight: f64,
     /// Global gradient-norm clip (0 = none).
     pub grad_clip: f64,
     /// The built-in F runs without gradients and only R's loss is minimised (`train.freeze_base`).
@@ -82,6 +84,7 @@ impl LossConfig {
             charbonnier_eps: t.charbonnier_eps,
             ssim_weight: t.ssim_weight,
             near_clip_weight: t.near_clip_weight,
+            grid_weight: t.grid_weight,
             grad_clip: t.grad_clip,
             freeze_base: t.freeze_base,
         }
@@ -133,7 +136,8 @@ pub trait Trainer {
     fn adam_steps(&self) -> u64;
 }
 
-/// A trainer on `backend`, starting from `params` (and Adam's state when resuming).
+/// A trainer on `backend`, starting from `params` (and Adam's state when resuming), training
+/// the parameters named by a prefix in `trainable` (empty: all).
 pub fn trainer(
     backend: Backend,
     cfg: &ModelConfig,
@@ -141,7 +145,11 @@ pub fn trainer(
     seed: u64,
     params: &ParamMap,
     optimizer: Option<&OptimizerState>,
+    trainable: &[String],
 ) -> Result<Box<dyn Trainer>> {
+    if let Some(p) = trainable.iter().find(|p| !params.keys().any(|k| k.starts_with(p.as_str()))) {
+        bail!("train.trainable: no parameter of the model starts with {p:?}");
+    }
     if loss.freeze_base {
         match &cfg.base {
             None => bail!("train.freeze_base needs a built-in F"),
@@ -156,15 +164,25 @@ pub fn trainer(
         Backend::Flex if loss.ssim_weight > 0.0 => {
             bail!("train.ssim_weight > 0 needs the tch backend (--backend tch): burn's flex trainer has the Charbonnier loss only")
         }
+        Backend::Flex if loss.grid_weight > 0.0 => {
+            bail!("train.grid_weight > 0 needs the tch backend (--backend tch): burn's flex trainer has the Charbonnier loss only")
+        }
         Backend::Flex if loss.near_clip_weight != 1.0 => {
             bail!("train.near_clip_weight other than 1 needs the tch backend (--backend tch): burn's flex trainer weighs every pixel alike")
+        }
+        Backend::Flex if !trainable.is_empty() => {
+            bail!("train.trainable needs the tch backend (--backend tch): burn's flex trainer trains every parameter")
         }
         Backend::Flex if loss.freeze_base => {
             bail!("train.freeze_base needs the tch backend (--backend tch): burn's flex trainer trains F and R together")
         }
         Backend::Flex => Ok(Box::new(BurnTrainer::new(cfg, loss, seed, params, optimizer))),
         #[cfg(feature = "tch")]
-        Backend::Tch => Ok(Box::new(crate::tch_train::TchTrainer::new(cfg, loss, seed, params, optimizer, tch::Device::Cpu))),
+        Backend::Tch => {
+            let mut t = crate::tch_train::TchTrainer::new(cfg, loss, seed, params, optimizer, tch::Device::Cpu);
+            t.train_only(trainable);
+            Ok(Box::new(t))
+        }
         #[cfg(feature = "tch")]
         Backend::TchCuda => {
             if !tch::Cuda::is_available() {
@@ -176,7 +194,9 @@ pub fn trainer(
             }
             // Fixed crop sizes: let cuDNN pick the fastest convolution once per shape.
             tch::Cuda::cudnn_set_benchmark(true);
-            Ok(Box::new(crate::tch_train::TchTrainer::new(cfg, loss, seed, params, optimizer, tch::Device::Cuda(0))))
+            let mut t = crate::tch_train::TchTrainer::new(cfg, loss, seed, params, optimizer, tch::Device::Cuda(0));
+            t.train_only(trainable);
+            Ok(Box::new(t))
         }
         #[cfg(not(feature = "tch"))]
         Backend::Tch | Backend::TchCuda => bail!("backend {:?} is not compiled into this trainer (build with --features tch)", backend.name()),

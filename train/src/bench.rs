@@ -51,7 +51,7 @@ pub fn bench(o: &BenchOptions) -> Result<()> {
     let warmup = o.warmup.unwrap_or(if recipe.data.view_reuse > 1 { (recipe.data.pool_views.div_ceil(n) as u64 + 2).max(3) } else { 3 });
     let params = ptgrm_model::export::init_params(&cfg, recipe.seed).map_err(|e| anyhow!(e))?;
     let count = |prefix: &str| ptgrm_model::params::count_prefix(&params, prefix);
-    let mut t = trainer(o.backend, &cfg, loss, recipe.seed, &params, None)?;
+    let mut t = trainer(o.backend, &cfg, loss, recipe.seed, &params, None, &recipe.train.trainable)?;
 
     // Pool refreshes are spread evenly over each window of `pool_views` crops, not within it:
     // a shorter measurement can miss (or catch only) view rebuilds.

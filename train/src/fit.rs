@@ -192,16 +192,16 @@ pub fn fit(opts: &FitOptions) -> Result<()> {
             v: ck.groups.get("adam_v").cloned().unwrap_or_default(),
         };
         eprintln!("resuming at step {} of {}", ck.state.step, tc.steps);
-        (trainer(opts.backend, cfg, loss, recipe.seed, params, Some(&opt))?, ck.state)
+        (trainer(opts.backend, cfg, loss, recipe.seed, params, Some(&opt), &tc.trainable)?, ck.state)
     } else if let Some(from) = &tc.init_from {
         let path = if from.is_dir() { from.join(crate::run::CHECKPOINT_FILE) } else { from.clone() };
         let ck = Checkpoint::read(&path).with_context(|| format!("train.init_from {}", from.display()))?;
         let params = ck.groups.get("param").ok_or_else(|| anyhow!("{} holds no parameters", path.display()))?;
         let params = start_params(params, &expected, &tc.init_fresh).with_context(|| format!("train.init_from {}", path.display()))?;
         eprintln!("starting from the parameters of {} (its step {})", path.display(), ck.state.step);
-        (trainer(opts.backend, cfg, loss, recipe.seed, &params, None)?, LoopState::default())
+        (trainer(opts.backend, cfg, loss, recipe.seed, &params, None, &tc.trainable)?, LoopState::default())
     } else {
-        (trainer(opts.backend, cfg, loss, recipe.seed, &expected, None)?, LoopState::default())
+        (trainer(opts.backend, cfg, loss, recipe.seed, &expected, None, &tc.trainable)?, LoopState::default())
     };
     let mut log = MetricsLog::open(&run.dir, state.step)?;
 

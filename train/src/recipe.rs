@@ -105,6 +105,16 @@ pub struct TrainConfig {
     /// "Why R ties FFDNet at sigma 25"). The tch backend only.
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub near_clip_weight: f64,
+    /// Weight of an added pattern term on each output: the variance of the error's 4 x 4 phase
+    /// means (the mean of output - target over all pixels with x = i, y = j mod 4, less the
+    /// crop's mean) over what independent error of the crop's own variance gives, which is
+    /// `ptgrm artefacts`'s one-frame grid score at P = 4 computed on the error (0 = none). Why:
+    /// an F on the 2x2 space-to-depth view leaves its leftover noise shaped by its 1/2- and
+    /// 1/4-resolution cells, and the deeper low-light F scored 2.21 at P = 4 where the target
+    /// is 1.5 (docs/training.md, "A deeper low-light F (v4)"); no other term sees that shape,
+    /// a 0.05-level offset per phase. The tch backend only.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub grid_weight: f64,
     /// Inverted dropout on the prior vector g during training: each of its elements is zeroed
     /// with this probability and the rest scaled by 1/(1 - p) (0 = none; validation and
     /// export never drop). Why: with a few dozen training photos a 1280-d global feature can
@@ -141,6 +151,13 @@ pub struct TrainConfig {
     /// still fails to start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub init_fresh: Vec<String>,
+    /// Train only the parameters whose names start with one of these prefixes; the rest keep
+    /// the values they start with (from `init_from`) and get no gradients (empty = train all).
+    /// Why: a part added to a trained model (`base.phase_gate`) can then be learnt alone, so
+    /// the model changes by that part only and the R trained on the F before it stays valid.
+    /// Each prefix must name some parameter. The tch backend only; not with freeze_base.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trainable: Vec<String>,
 }
 
 fn one() -> f64 {
@@ -210,11 +227,17 @@ impl Recipe {
         if !(t.ssim_weight >= 0.0 && t.ssim_weight.is_finite()) {
             bail!("train.ssim_weight must be a finite number >= 0, got {}", t.ssim_weight);
         }
+        if !(t.grid_weight >= 0.0 && t.grid_weight.is_finite()) {
+            bail!("train.grid_weight must be a finite number >= 0, got {}", t.grid_weight);
+        }
         if !(t.near_clip_weight > 0.0 && t.near_clip_weight.is_finite()) {
             bail!("train.near_clip_weight must be a finite number > 0, got {}", t.near_clip_weight);
         }
         if t.freeze_base && !(matches!(self.base, BaseSpec::Builtin) && t.lambda1 > 0.0 && t.init_from.is_some()) {
             bail!("train.freeze_base trains R alone after a trained built-in F: it needs base.kind = \"builtin\", train.lambda1 > 0 and train.init_from (the trained F)");
+        }
+        if !t.trainable.is_empty() && (t.freeze_base || t.init_from.is_none()) {
+            bail!("train.trainable learns a part of a trained model: it needs train.init_from and cannot be combined with train.freeze_base (list \"refiner.\" instead)");
         }
         if !(0.0..1.0).contains(&t.prior_dropout) {
             bail!("train.prior_dropout must be in [0, 1), got {}", t.prior_dropout);
@@ -272,6 +295,18 @@ mod tests {
     }
 
     #[test]
+    fn trainable_needs_a_trained_model_and_not_freeze_base() {
+        let part = MINIMAL.replace("[train]", "[train]\ntrainable = [\"base.phase_gate\"]");
+        let e = Recipe::parse(&part, "test").unwrap_err();
+        assert!(format!("{e:#}").contains("train.init_from"), "{e:#}");
+        let ok = part.replace("[train]", "[train]\ninit_from = \"runs/trained\"");
+        assert_eq!(Recipe::parse(&ok, "test").unwrap().train.trainable, ["base.phase_gate"]);
+        let both = ok.replace("[train]", "[train]\nfreeze_base = true");
+        let e = Recipe::parse(&both, "test").unwrap_err();
+        assert!(format!("{e:#}").contains("freeze_base"), "{e:#}");
+    }
+
+    #[test]
     fn a_prior_dropout_of_one_or_more_is_refused() {
         for bad in ["1.0", "-0.1", "nan"] {
             let text = MINIMAL.replace("[train]", &format!("[train]\nprior_dropout = {bad}"));
@@ -293,10 +328,12 @@ mod tests {
     }
 
     #[test]
-    fn a_negative_ssim_weight_is_refused() {
-        let text = MINIMAL.replace("[train]", "[train]\nssim_weight = -1.0");
-        let e = Recipe::parse(&text, "t").unwrap_err();
-        assert!(format!("{e:#}").contains("train.ssim_weight"), "{e:#}");
+    fn a_negative_loss_term_weight_is_refused() {
+        for key in ["ssim_weight", "grid_weight"] {
+            let text = MINIMAL.replace("[train]", &format!("[train]\n{key} = -1.0"));
+            let e = Recipe::parse(&text, "t").unwrap_err();
+            assert!(format!("{e:#}").contains(&format!("train.{key}")), "{e:#}");
+        }
     }
 
     const MINIMAL: &str = r#"

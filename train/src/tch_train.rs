@@ -57,14 +57,38 @@ fn ssim_loss(x: &Tensor, y: &Tensor) -> Tensor {
     (numerator / denominator).mean(Kind::Float).neg() + 1.0
 }
 
-/// One output's loss: Charbonnier, plus the weighted SSIM term when the recipe asks for it.
+/// The period of [`grid_loss`]: F's 2x2 space-to-depth cells and its 1/4-resolution level.
+const GRID_PERIOD: i64 = 4;
+
+/// Mean over crops and channels of the error's P x P phase-mean variance over what
+/// independent error gives (sigma^2 P^2 / N): `ptgrm artefacts`'s one-frame grid score
+/// (cli/src/grid_pattern.rs) on `x - y` instead of on a flat frame's output, about 1 for error
+/// without a phase-locked part. The denominator carries no gradient, so the term can only be
+/// lowered by evening out the phase means, not by adding error. Each crop is cut to the
+/// top-left square whose sides are multiples of P, as the score does.
+fn grid_loss(x: &Tensor, y: &Tensor) -> Tensor {
+    let p = GRID_PERIOD;
+    let [n, c, h, w] = x.size()[..] else { panic!("grid_loss needs NCHW tensors, got {:?}", x.size()) };
+    let (h, w) = (h / p * p, w / p * p);
+    let e = (x - y).narrow(2, 0, h).narrow(3, 0, w);
+    let phase_means = e.reshape([n, c, h / p, p, w / p, p]).mean_dim(&[2i64, 4][..], false, Kind::Float);
+    let deviations = &phase_means - phase_means.mean_dim(&[2i64, 3][..], true, Kind::Float);
+    let var_means = deviations.square().mean_dim(&[2i64, 3][..], false, Kind::Float);
+    let from_noise = tch::no_grad(|| e.var_dim(&[2i64, 3][..], false, false) * ((p * p) as f64 / (h * w) as f64));
+    (var_means / from_noise.clamp_min(1e-12)).mean(Kind::Float)
+}
+
+/// One output's loss: Charbonnier, plus the weighted SSIM and grid terms when the recipe asks
+/// for them.
 fn output_loss(x: &Tensor, y: &Tensor, lc: &LossConfig) -> Tensor {
-    let l = charbonnier(x, y, lc.charbonnier_eps, lc.near_clip_weight);
+    let mut l = charbonnier(x, y, lc.charbonnier_eps, lc.near_clip_weight);
     if lc.ssim_weight > 0.0 {
-        l + ssim_loss(x, y) * lc.ssim_weight
-    } else {
-        l
+        l = l + ssim_loss(x, y) * lc.ssim_weight;
     }
+    if lc.grid_weight > 0.0 {
+        l = l + grid_loss(x, y) * lc.grid_weight;
+    }
+    l
 }
 
 pub struct TchTrainer {
@@ -104,6 +128,19 @@ impl TchTrainer {
             t = o.t;
         }
         TchTrainer { cfg: cfg.clone(), loss, store, t, m, v }
+    }
+
+    /// Keep every parameter whose name starts with none of `prefixes` out of autograd (and so
+    /// out of Adam, which updates only what received a gradient); empty: train all.
+    pub fn train_only(&mut self, prefixes: &[String]) {
+        if prefixes.is_empty() {
+            return;
+        }
+        for (name, t) in self.store.tensors.iter_mut() {
+            if !prefixes.iter().any(|p| name.starts_with(p.as_str())) {
+                *t = t.detach();
+            }
+        }
     }
 
     /// Adam (bias-corrected, eps scaled as in `crate::adam`) on every parameter that received a
@@ -256,6 +293,39 @@ mod tests {
         assert!(same.abs() < 1e-5, "identical images: loss {same}");
     }
 
+    /// `grid_loss`: error that is independent noise scores about 1 (what the grid score reads
+    /// for no pattern), and the same noise with a faint period-4 checkerboard (a fifth of its
+    /// sigma, invisible per pixel) stands well out; the score ignores the error's scale.
+    #[test]
+    fn grid_loss_reads_about_one_for_noise_and_finds_a_faint_period_four_pattern() {
+        let (n, side) = (4usize, 128usize);
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut uniform = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f32 / (1u64 << 53) as f32
+        };
+        // Sum of 4 uniforms: near-Gaussian, sigma 0.02 around 0.
+        let noise: Vec<f32> = (0..n * 3 * side * side).map(|_| ((0..4).map(|_| uniform()).sum::<f32>() - 2.0) * 0.02 * 3f32.sqrt()).collect();
+        let y = Tensor::zeros([n as i64, 3, side as i64, side as i64], (Kind::Float, Device::Cpu));
+        let score = |v: &[f32]| grid_loss(&tensor(&[n, 3, side, side], v), &y).double_value(&[]);
+        let plain = score(&noise);
+        assert!((0.6..1.4).contains(&plain), "independent noise: {plain}");
+        let scaled: Vec<f32> = noise.iter().map(|v| v * 10.0).collect();
+        assert!((score(&scaled) - plain).abs() < 1e-3 * plain, "the score must not depend on the error's scale");
+        let patterned: Vec<f32> = noise
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let (x, yy) = (i % side, i / side % side);
+                v + if (x % 4 < 2) ^ (yy % 4 < 2) { 0.004 } else { -0.004 }
+            })
+            .collect();
+        let found = score(&patterned);
+        assert!(found > 3.0 * plain, "a 0.2-sigma period-4 checkerboard: {found} against {plain}");
+    }
+
     /// `near_clip_weight`: a target of 4 values, two near 0/1 with error 0.4 and two mid-tones
     /// with error 0.1; weight w gives (2w * 0.4 + 2 * 0.1) / (2w + 2), and 1 the plain mean.
     #[test]
@@ -269,7 +339,8 @@ mod tests {
     }
 
     /// `train.freeze_base`: a step moves R and leaves every parameter of F exactly as it was
-    /// (the trained F a fine-tune relies on); the same step without it moves F as well.
+    /// (the trained F a fine-tune relies on); the same step without it moves F as well, and
+    /// with `train.trainable` only the listed part.
     #[test]
     fn freeze_base_moves_r_and_leaves_f_exactly_as_it_was() {
         use ptgrm_model::base::{BaseBlock, BaseConfig, BaseHead, BaseView};
@@ -293,27 +364,35 @@ mod tests {
         let degraded: Vec<f32> = clean.iter().enumerate().map(|(i, v)| (v * 0.8 + ((i * 13 % 7) as f32) * 0.02).min(1.0)).collect();
         let priors: Vec<f32> = (0..n * cfg.refiner.prior_dim).map(|i| ((i % 11) as f32) / 11.0).collect();
         let batch = StepBatch { n, side, degraded: &degraded, clean: &clean, priors: &priors, external_base: None };
-        let after = |freeze_base: bool| -> ParamMap {
+        let after = |freeze_base: bool, trainable: &[String]| -> ParamMap {
             let loss = LossConfig {
                 builtin: true,
                 lambda1: 1.0,
                 charbonnier_eps: 1e-3,
                 ssim_weight: 0.0,
                 near_clip_weight: 1.0,
+                grid_weight: 0.0,
                 grad_clip: 0.0,
                 freeze_base,
             };
             let mut t = TchTrainer::new(&cfg, loss, 7, &params, None, Device::Cpu);
+            t.train_only(trainable);
             assert!(t.step(&batch, 1e-3).applied);
             t.params()
         };
         let moved = |p: &ParamMap, prefix: &str| {
             p.iter().filter(|(k, v)| k.starts_with(prefix) && v.data != params[k.as_str()].data).count()
         };
-        let frozen = after(true);
+        let frozen = after(true, &[]);
         assert_eq!(moved(&frozen, "base."), 0, "F changed under freeze_base");
         assert!(moved(&frozen, "refiner.") > 10, "R did not train under freeze_base");
-        let joint = after(false);
+        let joint = after(false, &[]);
         assert!(moved(&joint, "base.") > 10, "F must train without freeze_base (else the check above means nothing)");
+        // train.trainable: only the named part moves, though both outputs' losses reach F.
+        let only = after(false, &["base.ending".to_string()]);
+        let ending = only.keys().filter(|k| k.starts_with("base.ending")).count();
+        assert_eq!(moved(&only, "base.ending"), ending, "every parameter of the trained part moves");
+        assert_eq!(moved(&only, "base."), ending, "only base.ending may move in F");
+        assert_eq!(moved(&only, "refiner."), 0, "R is not in train.trainable");
     }
 }

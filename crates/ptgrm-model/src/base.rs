@@ -97,6 +97,20 @@ pub struct BaseConfig {
     /// in F"). Same parameters; changes the function near the edge, so a trained F needs a
     /// fine-tune to use it.
     pub replicate_padding: bool,
+    /// With `phase_window`, residual head: F may cancel the image's own sub-position deviations
+    /// over each window, by a gate in (-1, 1) per colour it predicts per window from its features:
+    /// `cells -= U(gate * (I - P) A(unshuffle(image)))` (A, U: the window average and its
+    /// bilinear upsampling of [`debias_phases`]; I - P: each sub-position less its cell's
+    /// mean). Why: `phase_window` keeps F's correction from holding any per-sub-position mean
+    /// over a window, so whatever the input holds there passes through untouched. On flat
+    /// night frames that is the raw noise's: the deeper low-light F's 2 x 2 sub-position means
+    /// were the input's to a slope of 0.99 (correlation 1.00, 16 captures), while its
+    /// denoising cut everything else, so the one-frame grid score read 2.1 at P = 4 for a
+    /// structure of 0.03 levels. The gate multiplies what the input holds, so on a flat frame
+    /// it can only remove a pattern, never draw one; at an edge, where the input's
+    /// sub-position means differ by design, it can learn to stay 0. Its 1x1 conv starts at
+    /// zero (gate 0: the function without it), so a trained F can be fine-tuned to use it.
+    pub phase_noise_gate: bool,
 }
 
 /// How F's decoder doubles its resolution (see [`BaseConfig::decoder_upsampling`]).
@@ -155,6 +169,7 @@ impl Default for BaseConfig {
             global_context: false,
             zero_init_blocks: false,
             replicate_padding: false,
+            phase_noise_gate: false,
         }
     }
 }
@@ -205,6 +220,9 @@ impl BaseConfig {
         if self.smooth_cells && !self.is_unshuffled() {
             return bad("smooth_cells applies only to the unshuffled view (view = \"unshuffled\", internal_scale > 1)".into());
         }
+        if self.phase_noise_gate && (self.phase_window == 0 || self.head != BaseHead::Residual) {
+            return bad("phase_noise_gate cancels what phase_window leaves of the image's own sub-position means: it needs phase_window > 0 and head = \"residual\"".into());
+        }
         if self.phase_window != 0 {
             if !self.is_unshuffled() {
                 return bad("phase_window applies only to the unshuffled view (view = \"unshuffled\", internal_scale > 1)".into());
@@ -245,9 +263,9 @@ pub fn base_head<O: Ops>(o: &mut O, cfg: &BaseConfig, x: &O::T) -> O::T {
 pub fn unshuffled_cells<O: Ops>(o: &mut O, cfg: &BaseConfig, image: &O::T) -> O::T {
     let h = unshuffled_features(o, cfg, image);
     if cfg.phase_window > 1 && cfg.smooth_cells {
-        return pattern_free_cells(o, cfg, &h);
+        return pattern_free_cells(o, cfg, &h, image);
     }
-    cells_by_definition(o, cfg, &h)
+    cells_by_definition(o, cfg, &h, image)
 }
 
 /// [`unshuffled_cells`] as its options define it, one step after the other: the ending conv,
@@ -255,7 +273,7 @@ pub fn unshuffled_cells<O: Ops>(o: &mut O, cfg: &BaseConfig, image: &O::T) -> O:
 /// remedies are on; this is what that form is tested against.
 pub fn unshuffled_cells_by_definition<O: Ops>(o: &mut O, cfg: &BaseConfig, image: &O::T) -> O::T {
     let h = unshuffled_features(o, cfg, image);
-    cells_by_definition(o, cfg, &h)
+    cells_by_definition(o, cfg, &h, image)
 }
 
 /// The image embedded by a stride-s s x s conv and run through the U-Net body, at 1/s.
@@ -265,11 +283,19 @@ fn unshuffled_features<O: Ops>(o: &mut O, cfg: &BaseConfig, image: &O::T) -> O::
     unet_body(o, cfg, h)
 }
 
-fn cells_by_definition<O: Ops>(o: &mut O, cfg: &BaseConfig, h: &O::T) -> O::T {
+fn cells_by_definition<O: Ops>(o: &mut O, cfg: &BaseConfig, h: &O::T, image: &O::T) -> O::T {
     let s = cfg.internal_scale;
     let (maps, phases) = (cfg.head_channels(), s * s);
     let y = unet_ending(o, cfg, h, maps * phases, 1, phases);
     let y = if cfg.phase_window > 1 { debias_phases(o, &y, maps, phases, cfg.phase_window) } else { y };
+    let y = if cfg.phase_noise_gate {
+        let pooled = o.avg_pool(h, cfg.phase_window);
+        let cancel = phase_noise_cancellation(o, cfg, &pooled, image);
+        let cancel = o.upsample_bilinear(&cancel, maps * phases, cfg.phase_window);
+        o.add(&y, &cancel)
+    } else {
+        y
+    };
     if cfg.smooth_cells { smooth_cell_phases(o, &y, maps, s) } else { y }
 }
 
@@ -283,7 +309,7 @@ fn cells_by_definition<O: Ops>(o: &mut O, cfg: &BaseConfig, h: &O::T) -> O::T {
 /// unfolded form's four passes over the 96 channels at 1/4 took about 28 of the live low-light
 /// model's 168 ms (ONNX Runtime profile, 2 cores). (I − P)·W and M·W are products of the
 /// parameters with constants, which ONNX Runtime folds once when the session is created.
-fn pattern_free_cells<O: Ops>(o: &mut O, cfg: &BaseConfig, h: &O::T) -> O::T {
+fn pattern_free_cells<O: Ops>(o: &mut O, cfg: &BaseConfig, h: &O::T, image: &O::T) -> O::T {
     let (s, c, window) = (cfg.internal_scale, cfg.width, cfg.phase_window);
     let (maps, phases) = (cfg.head_channels(), s * s);
     let out = maps * phases;
@@ -318,20 +344,76 @@ fn pattern_free_cells<O: Ops>(o: &mut O, cfg: &BaseConfig, h: &O::T) -> O::T {
         // (12 maps from 16 features) 9 % of its time at 1280x720. Where the maps outnumber the
         // features (low light: 96 from 16) the upsampling and add on the maps cost as much.
         let w_dev_neg = o.mul_scalar(&w_dev, -1.0);
-        let local = o.avg_pool(h, window);
-        let local = o.conv2d(&local, &w_dev_neg, None, Conv2d::same(1));
+        let pooled = o.avg_pool(h, window);
+        let local = o.conv2d(&pooled, &w_dev_neg, None, Conv2d::same(1));
+        let local = if cfg.phase_noise_gate {
+            let cancel = phase_noise_cancellation(o, cfg, &pooled, image);
+            o.add(&local, &cancel)
+        } else {
+            local
+        };
         let local = o.upsample_bilinear(&local, out, window);
         let deviation = o.conv2d(h, &w_dev, None, Conv2d::same(1));
         o.add(&deviation, &local)
     } else {
-        let local = o.avg_pool(h, window);
-        let local = o.upsample_bilinear(&local, c, window);
+        let pooled = o.avg_pool(h, window);
+        let local = o.upsample_bilinear(&pooled, c, window);
         let detail = o.sub(h, &local);
-        o.conv2d(&detail, &w_dev, None, Conv2d::same(1))
+        let deviation = o.conv2d(&detail, &w_dev, None, Conv2d::same(1));
+        if cfg.phase_noise_gate {
+            let cancel = phase_noise_cancellation(o, cfg, &pooled, image);
+            let cancel = o.upsample_bilinear(&cancel, out, window);
+            o.add(&deviation, &cancel)
+        } else {
+            deviation
+        }
     };
     let cell_mean = o.conv2d(h, &w_mean, Some(&b_mean), Conv2d::same(1));
     let smooth = o.bilinear_phases(&cell_mean, maps, s);
     o.add(&deviation, &smooth)
+}
+
+/// Scale of the gate's pre-activation. Why: Adam moves each weight by about lr per step, and a
+/// fine-tune at lr 1e-4 over 2,000 steps could move the gate's bias by 0.2 at most, while an
+/// open gate needs tanh(z) near 1 (z about 2).
+const PHASE_GATE_GAIN: f32 = 16.0;
+
+/// `-gate * (I - P) A(unshuffle(image))` at 1/(s * window), in the cells' channel order
+/// (see [`BaseConfig::phase_noise_gate`]); `pooled` is F's features averaged over windows.
+/// The image side is one constant stride-(s * window) convolution: each output channel
+/// averages one sub-position of one colour over the window, less the mean of its cell's s²
+/// sub-positions, so no unshuffled copy of the frame is made.
+fn phase_noise_cancellation<O: Ops>(o: &mut O, cfg: &BaseConfig, pooled: &O::T, image: &O::T) -> O::T {
+    let (s, window) = (cfg.internal_scale, cfg.phase_window);
+    let (phases, k) = (s * s, s * window);
+    let out = 3 * phases;
+    let mut kernel = vec![0.0f32; out * 3 * k * k];
+    for colour in 0..3 {
+        for phase in 0..phases {
+            let row = colour * phases + phase;
+            for dy in 0..k {
+                for dx in 0..k {
+                    let own = (dy % s) * s + dx % s == phase;
+                    let weight = (if own { 1.0 } else { 0.0 } - 1.0 / phases as f32) / (window * window) as f32;
+                    kernel[((row * 3 + colour) * k + dy) * k + dx] = weight;
+                }
+            }
+        }
+    }
+    let kernel = o.constant(&[out, 3, k, k], &kernel);
+    let deviations = o.conv2d(image, &kernel, None, Conv2d { stride: k, padding: 0, groups: 1 });
+    // One gate per colour, shared by its s² sub-positions: their deviations keep summing to
+    // zero, so the cancellation never moves a cell's mean (nor what smooth_cells makes of it).
+    // tanh through sigmoid (Ops has no tanh): 1 - 2 sigmoid(2z) = -tanh(z), the minus sign of
+    // the cancellation folded in; z's conv starts at zero.
+    let z = zero_conv(o, "base.phase_gate", pooled, cfg.width, 3, 1, Conv2d::same(1));
+    let z = o.mul_scalar(&z, 2.0 * PHASE_GATE_GAIN);
+    let gate = o.sigmoid(&z);
+    let gate = o.mul_scalar(&gate, -2.0);
+    let gate = o.add_scalar(&gate, 1.0);
+    let to_phases = o.constant(&[out, 1, 1, 1], &vec![1.0; out]);
+    let gate = o.conv2d(&gate, &to_phases, None, Conv2d { stride: 1, padding: 0, groups: 3 });
+    o.mul(&gate, &deviations)
 }
 
 /// (restored Î, correction Î - image) from the unshuffled view's cells. Each map group is

@@ -631,7 +631,7 @@ fn zero_initialised_head_starts_from_the_offset_blend() {
 /// each map over the sub-positions, which the sub-position remedies would leave untouched.
 #[test]
 fn folded_pattern_free_cells_equal_their_definition() {
-    for (head, s) in [(BaseHead::Affine, 4), (BaseHead::Residual, 2)] {
+    for (head, s, phase_noise_gate) in [(BaseHead::Affine, 4, false), (BaseHead::Residual, 2, false), (BaseHead::Residual, 2, true)] {
         let cfg = BaseConfig {
             block: BaseBlock::Res,
             head,
@@ -640,6 +640,7 @@ fn folded_pattern_free_cells_equal_their_definition() {
             phase_window: 4,
             smooth_upsampling: true,
             smooth_cells: true,
+            phase_noise_gate,
             ..Default::default()
         };
         let out = cfg.head_channels() * s * s;
@@ -647,13 +648,19 @@ fn folded_pattern_free_cells_equal_their_definition() {
         let weight = random(out * cfg.width, 160, -0.5, 0.5);
         given.insert("base.ending.weight".into(), ptgrm_model::params::ParamValue { shape: vec![out, cfg.width, 1, 1], data: weight });
         given.insert("base.ending.bias".into(), ptgrm_model::params::ParamValue { shape: vec![out], data: random(out, 161, -0.5, 0.5) });
+        if phase_noise_gate {
+            // The gate starts at zero (no effect); random weights make it matter.
+            let gate = random(3 * cfg.width, 163, -2.0, 2.0);
+            given.insert("base.phase_gate.weight".into(), ptgrm_model::params::ParamValue { shape: vec![3, cfg.width, 1, 1], data: gate });
+            given.insert("base.phase_gate.bias".into(), ptgrm_model::params::ParamValue { shape: vec![3], data: random(3, 164, -1.0, 1.0) });
+        }
         let (n, h, w) = (2, 64, 96);
         let x = Tensor::new(&[n, 3, h, w], image(n, h, w, 162));
         let ops = || RefOps { seed: 6, given: given.clone() };
         let folded = unshuffled_cells(&mut ops(), &cfg, &x);
         let defined = unshuffled_cells_by_definition(&mut ops(), &cfg, &x);
         let d = max_abs_diff(&folded.data, &defined.data);
-        assert!(d <= 1e-5, "{head:?} at 1/{s}: folded - defined {d}");
+        assert!(d <= 1e-5, "{head:?} at 1/{s} (phase_noise_gate {phase_noise_gate}): folded - defined {d}");
         let spread = defined.data.iter().fold(0f32, |m, v| m.max(v.abs()));
         assert!(spread > 0.1, "{head:?}: the cells must not be trivial ({spread})");
 
@@ -664,6 +671,56 @@ fn folded_pattern_free_cells_equal_their_definition() {
         let want = base_forward(&mut ops(), &cfg, &x);
         assert!(max_abs_diff(&got, &want.data) <= TOL, "{head:?}: exported graph");
     }
+}
+
+/// `phase_noise_gate` on a flat noisy frame: at its zero start F is unchanged, and with the
+/// gate open (bias 10: tanh 1) the output's 2 x 2 sub-position means, which are the input's
+/// noise and which `phase_window` alone passes through untouched, are gone; the mean level
+/// stays.
+#[test]
+fn an_open_phase_noise_gate_removes_the_inputs_sub_position_means() {
+    let (n, h, w, s) = (1, 128, 128, 2);
+    let noisy: Vec<f32> = random(3 * h * w, 170, 0.2, 0.4);
+    let x = Tensor::new(&[n, 3, h, w], noisy.clone());
+    let cfg = |phase_noise_gate| BaseConfig {
+        block: BaseBlock::Res,
+        internal_scale: s,
+        view: BaseView::Unshuffled,
+        phase_window: 4,
+        decoder_upsampling: DecoderUpsampling::Bilinear,
+        smooth_cells: true,
+        zero_init_ending: true,
+        phase_noise_gate,
+        ..Default::default()
+    };
+    // Per colour: the four sub-position means less their mean, over the whole frame (the
+    // bilinear upsampling with clamped edges keeps a field's frame mean).
+    let sub_position_spread = |img: &[f32]| -> f64 {
+        let mut worst = 0f64;
+        for c in 0..3 {
+            let mut sums = [0f64; 4];
+            for y in 0..h {
+                for xx in 0..w {
+                    sums[(y % 2) * 2 + xx % 2] += img[c * h * w + y * w + xx] as f64;
+                }
+            }
+            let means = sums.map(|v| v / (h * w / 4) as f64);
+            let mean = means.iter().sum::<f64>() / 4.0;
+            worst = worst.max(means.iter().map(|m| (m - mean).abs()).fold(0.0, f64::max));
+        }
+        worst
+    };
+    let closed = base_forward(&mut RefOps::seeded(3), &cfg(true), &x);
+    let without = base_forward(&mut RefOps::seeded(3), &cfg(false), &x);
+    assert!(max_abs_diff(&closed.data, &without.data) <= 1e-6, "a zero gate must leave F as it was");
+    let mut given = ptgrm_model::params::ParamMap::new();
+    given.insert("base.phase_gate.bias".into(), ptgrm_model::params::ParamValue { shape: vec![3], data: vec![10.0; 3] });
+    let open = base_forward(&mut RefOps { seed: 3, given }, &cfg(true), &x);
+    let (before, after) = (sub_position_spread(&noisy), sub_position_spread(&open.data));
+    assert!(before > 5e-4, "the noise must leave sub-position means to remove ({before})");
+    assert!(after < 0.1 * before, "sub-position means left: {after} of {before}");
+    let mean = |v: &[f32]| v.iter().map(|&a| a as f64).sum::<f64>() / v.len() as f64;
+    assert!((mean(&open.data) - mean(&noisy)).abs() < 1e-4, "the frame's level must stay");
 }
 
 /// With `mean_free_correction` the refined frame keeps F's mean colour: per image and channel
