@@ -631,7 +631,9 @@ fn zero_initialised_head_starts_from_the_offset_blend() {
 /// each map over the sub-positions, which the sub-position remedies would leave untouched.
 #[test]
 fn folded_pattern_free_cells_equal_their_definition() {
-    for (head, s, phase_noise_gate) in [(BaseHead::Affine, 4, false), (BaseHead::Residual, 2, false), (BaseHead::Residual, 2, true)] {
+    for (head, s, phase_noise_gate, phase_noise_bilinear_reference) in
+        [(BaseHead::Affine, 4, false, false), (BaseHead::Residual, 2, false, false), (BaseHead::Residual, 2, true, false), (BaseHead::Residual, 2, true, true)]
+    {
         let cfg = BaseConfig {
             block: BaseBlock::Res,
             head,
@@ -641,6 +643,7 @@ fn folded_pattern_free_cells_equal_their_definition() {
             smooth_upsampling: true,
             smooth_cells: true,
             phase_noise_gate,
+            phase_noise_bilinear_reference,
             ..Default::default()
         };
         let out = cfg.head_channels() * s * s;
@@ -660,7 +663,7 @@ fn folded_pattern_free_cells_equal_their_definition() {
         let folded = unshuffled_cells(&mut ops(), &cfg, &x);
         let defined = unshuffled_cells_by_definition(&mut ops(), &cfg, &x);
         let d = max_abs_diff(&folded.data, &defined.data);
-        assert!(d <= 1e-5, "{head:?} at 1/{s} (phase_noise_gate {phase_noise_gate}): folded - defined {d}");
+        assert!(d <= 1e-5, "{head:?} at 1/{s} (phase_noise_gate {phase_noise_gate}, reference {phase_noise_bilinear_reference}): folded - defined {d}");
         let spread = defined.data.iter().fold(0f32, |m, v| m.max(v.abs()));
         assert!(spread > 0.1, "{head:?}: the cells must not be trivial ({spread})");
 
@@ -673,26 +676,33 @@ fn folded_pattern_free_cells_equal_their_definition() {
     }
 }
 
-/// `phase_noise_gate` on a flat noisy frame: at its zero start F is unchanged, and with the
-/// gate open (bias 10: tanh 1) the output's 2 x 2 sub-position means, which are the input's
-/// noise and which `phase_window` alone passes through untouched, are gone; the mean level
-/// stays.
-#[test]
-fn an_open_phase_noise_gate_removes_the_inputs_sub_position_means() {
-    let (n, h, w, s) = (1, 128, 128, 2);
-    let noisy: Vec<f32> = random(3 * h * w, 170, 0.2, 0.4);
-    let x = Tensor::new(&[n, 3, h, w], noisy.clone());
-    let cfg = |phase_noise_gate| BaseConfig {
+/// The live graphs' F at 1/2 (pattern-free cells, zero ending: F's own correction is 0, so
+/// what the output shows is the gate's cancellation) with the phase-noise options given.
+fn gated_live_f(phase_noise_gate: bool, phase_noise_bilinear_reference: bool) -> BaseConfig {
+    BaseConfig {
         block: BaseBlock::Res,
-        internal_scale: s,
+        internal_scale: 2,
         view: BaseView::Unshuffled,
         phase_window: 4,
         decoder_upsampling: DecoderUpsampling::Bilinear,
         smooth_cells: true,
         zero_init_ending: true,
         phase_noise_gate,
+        phase_noise_bilinear_reference,
         ..Default::default()
-    };
+    }
+}
+
+/// `phase_noise_gate` on a flat noisy frame: at its zero start F is unchanged, and with the
+/// gate open (bias 10: tanh 1) the output's 2 x 2 sub-position means, which are the input's
+/// noise and which `phase_window` alone passes through untouched, are gone; the mean level
+/// stays.
+#[test]
+fn an_open_phase_noise_gate_removes_the_inputs_sub_position_means() {
+    let (n, h, w) = (1, 128, 128);
+    let noisy: Vec<f32> = random(3 * h * w, 170, 0.2, 0.4);
+    let x = Tensor::new(&[n, 3, h, w], noisy.clone());
+    let cfg = |phase_noise_gate| gated_live_f(phase_noise_gate, false);
     // Per colour: the four sub-position means less their mean, over the whole frame (the
     // bilinear upsampling with clamped edges keeps a field's frame mean).
     let sub_position_spread = |img: &[f32]| -> f64 {
@@ -721,6 +731,51 @@ fn an_open_phase_noise_gate_removes_the_inputs_sub_position_means() {
     assert!(after < 0.1 * before, "sub-position means left: {after} of {before}");
     let mean = |v: &[f32]| v.iter().map(|&a| a as f64).sum::<f64>() / v.len() as f64;
     assert!((mean(&open.data) - mean(&noisy)).abs() < 1e-4, "the frame's level must stay");
+}
+
+/// `phase_noise_bilinear_reference`: with the gate open, a smooth ramp keeps its sub-pixel
+/// slope (its sub-positions differ by what interpolating its cell means predicts), which the
+/// plain gate flattens into 2 x 2 steps; flat noise still loses most of its sub-position means.
+#[test]
+fn the_bilinear_reference_keeps_ramps_and_still_removes_noise() {
+    let (n, h, w) = (1, 128, 128);
+    let cfg = |phase_noise_bilinear_reference| gated_live_f(true, phase_noise_bilinear_reference);
+    let open = |reference: bool, img: &[f32]| {
+        let mut given = ptgrm_model::params::ParamMap::new();
+        given.insert("base.phase_gate.bias".into(), ptgrm_model::params::ParamValue { shape: vec![3], data: vec![10.0; 3] });
+        base_forward(&mut RefOps { seed: 3, given }, &cfg(reference), &Tensor::new(&[n, 3, h, w], img.to_vec())).data
+    };
+    // 0.002 per pixel across, 0.001 down: 0.26 over the frame, every sub-position distinct.
+    let ramp: Vec<f32> = (0..3 * h * w).map(|i| 0.3 + 0.002 * (i % w) as f32 + 0.001 * (i / w % h) as f32).collect();
+    // Away from the frame's edge, where bilinear interpolation clamps and no longer follows the ramp.
+    let centre_error = |out: &[f32]| {
+        let mut worst = 0f32;
+        for c in 0..3 {
+            for y in 16..h - 16 {
+                for x in 16..w - 16 {
+                    let i = c * h * w + y * w + x;
+                    worst = worst.max((out[i] - ramp[i]).abs());
+                }
+            }
+        }
+        worst
+    };
+    let (kept, flattened) = (centre_error(&open(true, &ramp)), centre_error(&open(false, &ramp)));
+    assert!(flattened > 5e-4, "the plain open gate should flatten the ramp's sub-positions ({flattened})");
+    assert!(kept < 1e-5, "the ramp must pass: {kept} (plain gate {flattened})");
+    let noisy: Vec<f32> = random(3 * h * w, 171, 0.2, 0.4);
+    let spread = |img: &[f32]| {
+        let mut sums = [0f64; 4];
+        for y in 0..h {
+            for x in 0..w {
+                sums[(y % 2) * 2 + x % 2] += img[y * w + x] as f64;
+            }
+        }
+        let mean = sums.iter().sum::<f64>() / 4.0;
+        sums.iter().map(|v| (v - mean).abs()).fold(0.0, f64::max) / (h * w / 4) as f64
+    };
+    let (before, after) = (spread(&noisy), spread(&open(true, &noisy)));
+    assert!(after < 0.5 * before, "noise's sub-position means left: {after} of {before}");
 }
 
 /// With `mean_free_correction` the refined frame keeps F's mean colour: per image and channel
