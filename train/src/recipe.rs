@@ -109,10 +109,11 @@ pub struct TrainConfig {
     /// means (the mean of output - target over all pixels with x = i, y = j mod 4, less the
     /// crop's mean) over what independent error of the crop's own variance gives, which is
     /// `ptgrm artefacts`'s one-frame grid score at P = 4 computed on the error (0 = none). Why:
-    /// an F on the 2x2 space-to-depth view leaves its leftover noise shaped by its 1/2- and
-    /// 1/4-resolution cells, and the deeper low-light F scored 2.21 at P = 4 where the target
-    /// is 1.5 (docs/training.md, "A deeper low-light F (v4)"); no other term sees that shape,
-    /// a 0.05-level offset per phase. The tch backend only.
+    /// what an F on the 2x2 space-to-depth view passes through of the input's sub-position
+    /// means is a 0.03-level structure that the Charbonnier and SSIM terms hardly see; with
+    /// this term at 0.01 the low-light F's phase-noise gate cut the grid score to 1.19, without
+    /// it to 1.61 (docs/training.md, "A phase-noise gate"). Against a Charbonnier-only loss it
+    /// weighs about 5x more. The tch backend only.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub grid_weight: f64,
     /// Inverted dropout on the prior vector g during training: each of its elements is zeroed
@@ -239,6 +240,9 @@ impl Recipe {
         if !t.trainable.is_empty() && (t.freeze_base || t.init_from.is_none()) {
             bail!("train.trainable learns a part of a trained model: it needs train.init_from and cannot be combined with train.freeze_base (list \"refiner.\" instead)");
         }
+        if t.lambda1 == 0.0 && !t.trainable.is_empty() && t.trainable.iter().all(|p| p.starts_with("refiner.")) {
+            bail!("train.trainable names only R's parameters, but train.lambda1 = 0 trains F alone (R's loss is not computed)");
+        }
         if !(0.0..1.0).contains(&t.prior_dropout) {
             bail!("train.prior_dropout must be in [0, 1), got {}", t.prior_dropout);
         }
@@ -304,6 +308,10 @@ mod tests {
         let both = ok.replace("[train]", "[train]\nfreeze_base = true");
         let e = Recipe::parse(&both, "test").unwrap_err();
         assert!(format!("{e:#}").contains("freeze_base"), "{e:#}");
+        // R alone under an F-alone loss would get no gradient at all.
+        let idle = ok.replace("\"base.phase_gate\"", "\"refiner.\"").replace("[train]", "[train]\nlambda1 = 0.0");
+        let e = Recipe::parse(&idle, "test").unwrap_err();
+        assert!(format!("{e:#}").contains("lambda1 = 0"), "{e:#}");
     }
 
     #[test]

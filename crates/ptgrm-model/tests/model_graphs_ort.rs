@@ -631,9 +631,14 @@ fn zero_initialised_head_starts_from_the_offset_blend() {
 /// each map over the sub-positions, which the sub-position remedies would leave untouched.
 #[test]
 fn folded_pattern_free_cells_equal_their_definition() {
-    for (head, s, phase_noise_gate, phase_noise_bilinear_reference) in
-        [(BaseHead::Affine, 4, false, false), (BaseHead::Residual, 2, false, false), (BaseHead::Residual, 2, true, false), (BaseHead::Residual, 2, true, true)]
-    {
+    // (head, s, phase_noise_gate, phase_noise_bilinear_reference, phase_noise_shrinkage)
+    for (head, s, phase_noise_gate, phase_noise_bilinear_reference, phase_noise_shrinkage) in [
+        (BaseHead::Affine, 4, false, false, false),
+        (BaseHead::Residual, 2, false, false, false),
+        (BaseHead::Residual, 2, true, false, false),
+        (BaseHead::Residual, 2, true, true, false),
+        (BaseHead::Residual, 2, true, true, true),
+    ] {
         let cfg = BaseConfig {
             block: BaseBlock::Res,
             head,
@@ -644,6 +649,7 @@ fn folded_pattern_free_cells_equal_their_definition() {
             smooth_cells: true,
             phase_noise_gate,
             phase_noise_bilinear_reference,
+            phase_noise_shrinkage,
             ..Default::default()
         };
         let out = cfg.head_channels() * s * s;
@@ -653,9 +659,12 @@ fn folded_pattern_free_cells_equal_their_definition() {
         given.insert("base.ending.bias".into(), ptgrm_model::params::ParamValue { shape: vec![out], data: random(out, 161, -0.5, 0.5) });
         if phase_noise_gate {
             // The gate starts at zero (no effect); random weights make it matter.
-            let gate = random(3 * cfg.width, 163, -2.0, 2.0);
+            let gate = random(3 * cfg.width, 163, -2.0, 2.0).iter().map(|v| v * if phase_noise_shrinkage { 0.01 } else { 1.0 }).collect();
             given.insert("base.phase_gate.weight".into(), ptgrm_model::params::ParamValue { shape: vec![3, cfg.width, 1, 1], data: gate });
-            given.insert("base.phase_gate.bias".into(), ptgrm_model::params::ParamValue { shape: vec![3], data: random(3, 164, -1.0, 1.0) });
+            // Shrinkage: t = 16 (W h + b) against deviation energies of about 1e-3.
+            let scale = if phase_noise_shrinkage { 0.01 } else { 1.0 };
+            let bias = random(3, 164, -1.0, 1.0).iter().map(|v| v * scale).collect();
+            given.insert("base.phase_gate.bias".into(), ptgrm_model::params::ParamValue { shape: vec![3], data: bias });
         }
         let (n, h, w) = (2, 64, 96);
         let x = Tensor::new(&[n, 3, h, w], image(n, h, w, 162));
@@ -663,7 +672,7 @@ fn folded_pattern_free_cells_equal_their_definition() {
         let folded = unshuffled_cells(&mut ops(), &cfg, &x);
         let defined = unshuffled_cells_by_definition(&mut ops(), &cfg, &x);
         let d = max_abs_diff(&folded.data, &defined.data);
-        assert!(d <= 1e-5, "{head:?} at 1/{s} (phase_noise_gate {phase_noise_gate}, reference {phase_noise_bilinear_reference}): folded - defined {d}");
+        assert!(d <= 1e-5, "{head:?} at 1/{s} (phase_noise_gate {phase_noise_gate}, reference {phase_noise_bilinear_reference}): folded - defined {d} (shrinkage {phase_noise_shrinkage})");
         let spread = defined.data.iter().fold(0f32, |m, v| m.max(v.abs()));
         assert!(spread > 0.1, "{head:?}: the cells must not be trivial ({spread})");
 
@@ -693,6 +702,25 @@ fn gated_live_f(phase_noise_gate: bool, phase_noise_bilinear_reference: bool) ->
     }
 }
 
+/// Each colour's largest 2 x 2 sub-position mean less the four's mean, over the whole frame of
+/// `img` (one image, planar RGB, `h` x `w`; bilinear upsampling with clamped edges keeps a
+/// field's frame mean, so the gate's effect shows whole here).
+fn sub_position_spread(img: &[f32], h: usize, w: usize) -> f64 {
+    let mut worst = 0f64;
+    for c in 0..3 {
+        let mut sums = [0f64; 4];
+        for y in 0..h {
+            for x in 0..w {
+                sums[(y % 2) * 2 + x % 2] += img[c * h * w + y * w + x] as f64;
+            }
+        }
+        let means = sums.map(|v| v / (h * w / 4) as f64);
+        let mean = means.iter().sum::<f64>() / 4.0;
+        worst = worst.max(means.iter().map(|m| (m - mean).abs()).fold(0.0, f64::max));
+    }
+    worst
+}
+
 /// `phase_noise_gate` on a flat noisy frame: at its zero start F is unchanged, and with the
 /// gate open (bias 10: tanh 1) the output's 2 x 2 sub-position means, which are the input's
 /// noise and which `phase_window` alone passes through untouched, are gone; the mean level
@@ -703,23 +731,7 @@ fn an_open_phase_noise_gate_removes_the_inputs_sub_position_means() {
     let noisy: Vec<f32> = random(3 * h * w, 170, 0.2, 0.4);
     let x = Tensor::new(&[n, 3, h, w], noisy.clone());
     let cfg = |phase_noise_gate| gated_live_f(phase_noise_gate, false);
-    // Per colour: the four sub-position means less their mean, over the whole frame (the
-    // bilinear upsampling with clamped edges keeps a field's frame mean).
-    let sub_position_spread = |img: &[f32]| -> f64 {
-        let mut worst = 0f64;
-        for c in 0..3 {
-            let mut sums = [0f64; 4];
-            for y in 0..h {
-                for xx in 0..w {
-                    sums[(y % 2) * 2 + xx % 2] += img[c * h * w + y * w + xx] as f64;
-                }
-            }
-            let means = sums.map(|v| v / (h * w / 4) as f64);
-            let mean = means.iter().sum::<f64>() / 4.0;
-            worst = worst.max(means.iter().map(|m| (m - mean).abs()).fold(0.0, f64::max));
-        }
-        worst
-    };
+    let sub_position_spread = |img: &[f32]| sub_position_spread(img, h, w);
     let closed = base_forward(&mut RefOps::seeded(3), &cfg(true), &x);
     let without = base_forward(&mut RefOps::seeded(3), &cfg(false), &x);
     assert!(max_abs_diff(&closed.data, &without.data) <= 1e-6, "a zero gate must leave F as it was");
@@ -764,18 +776,41 @@ fn the_bilinear_reference_keeps_ramps_and_still_removes_noise() {
     assert!(flattened > 5e-4, "the plain open gate should flatten the ramp's sub-positions ({flattened})");
     assert!(kept < 1e-5, "the ramp must pass: {kept} (plain gate {flattened})");
     let noisy: Vec<f32> = random(3 * h * w, 171, 0.2, 0.4);
-    let spread = |img: &[f32]| {
-        let mut sums = [0f64; 4];
-        for y in 0..h {
-            for x in 0..w {
-                sums[(y % 2) * 2 + x % 2] += img[y * w + x] as f64;
-            }
-        }
-        let mean = sums.iter().sum::<f64>() / 4.0;
-        sums.iter().map(|v| (v - mean).abs()).fold(0.0, f64::max) / (h * w / 4) as f64
-    };
+    let spread = |img: &[f32]| sub_position_spread(img, h, w);
     let (before, after) = (spread(&noisy), spread(&open(true, &noisy)));
     assert!(after < 0.5 * before, "noise's sub-position means left: {after} of {before}");
+}
+
+/// `phase_noise_shrinkage`: with t set to noise's scale, a flat noisy window's sub-position
+/// means go and a strong sub-pixel pattern (a period-2 checkerboard ten times the noise's
+/// deviations) stays; at the conv's start F is the checkpoint's function.
+#[test]
+fn shrinkage_cancels_weak_sub_position_means_and_keeps_strong_ones() {
+    let (n, h, w) = (1, 128, 128);
+    let cfg = BaseConfig { phase_noise_shrinkage: true, ..gated_live_f(true, false) };
+    let run = |bias: f32, img: &[f32]| {
+        let mut given = ptgrm_model::params::ParamMap::new();
+        given.insert("base.phase_gate.bias".into(), ptgrm_model::params::ParamValue { shape: vec![3], data: vec![bias; 3] });
+        base_forward(&mut RefOps { seed: 3, given }, &cfg, &Tensor::new(&[n, 3, h, w], img.to_vec())).data
+    };
+    let noisy: Vec<f32> = random(3 * h * w, 172, 0.25, 0.35);
+    let spread = |img: &[f32]| sub_position_spread(img, h, w);
+    // Start: the bias of SHRINKAGE_START leaves the output within 1 % of the input's spread.
+    let start = run(2e-5, &noisy);
+    assert!((spread(&start) - spread(&noisy)).abs() < 0.01 * spread(&noisy), "{} vs {}", spread(&start), spread(&noisy));
+    // Uniform noise of width 0.1: window-mean deviations of about 0.007 per sub-position,
+    // energy about 2e-4; t = 16 * 0.003 = 0.048 puts t² at ten times that, and the pattern's
+    // energy (0.01) at four times t².
+    let open = 0.003;
+    let (before, after) = (spread(&noisy), spread(&run(open, &noisy)));
+    assert!(after < 0.25 * before, "noise's sub-position means left: {after} of {before}");
+    let patterned: Vec<f32> = noisy
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v + if (i % w + i / w % h) % 2 == 0 { 0.05 } else { -0.05 })
+        .collect();
+    let (before, after) = (spread(&patterned), spread(&run(open, &patterned)));
+    assert!(after > 0.9 * before, "a strong pattern must stay: {after} of {before}");
 }
 
 /// With `mean_free_correction` the refined frame keeps F's mean colour: per image and channel
