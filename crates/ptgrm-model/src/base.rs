@@ -438,8 +438,7 @@ fn phase_noise_cancellation<O: Ops>(o: &mut O, cfg: &BaseConfig, pooled: &O::T, 
     // zero, so the cancellation never moves a cell's mean (nor what smooth_cells makes of it).
     // The gate's sign is negative: it is the cancellation's factor.
     let gate = if cfg.phase_noise_shrinkage { shrinkage_gate(o, cfg, pooled, &deviations, phases) } else { tanh_gate(o, cfg, pooled) };
-    let to_phases = o.constant(&[out, 1, 1, 1], &vec![1.0; out]);
-    let gate = o.conv2d(&gate, &to_phases, None, Conv2d { stride: 1, padding: 0, groups: 3 });
+    let gate = repeat_over_group(o, &gate, 3, phases);
     o.mul(&gate, &deviations)
 }
 
@@ -466,8 +465,7 @@ const SHRINKAGE_START: f32 = 2e-5;
 /// still took a fifth of a pattern with 60 times noise's energy.
 fn shrinkage_gate<O: Ops>(o: &mut O, cfg: &BaseConfig, pooled: &O::T, deviations: &O::T, phases: usize) -> O::T {
     let squares = o.mul(deviations, deviations);
-    let to_sum = o.constant(&[3, phases, 1, 1], &vec![1.0; 3 * phases]);
-    let energy = o.conv2d(&squares, &to_sum, None, Conv2d { stride: 1, padding: 0, groups: 3 });
+    let energy = group_weighted_sum(o, &squares, 3, phases, 1.0);
     let w = o.param("base.phase_gate.weight", &[3, cfg.width, 1, 1], Init::Const(0.0));
     let b = o.param("base.phase_gate.bias", &[3], Init::Const(SHRINKAGE_START));
     let t = o.conv2d(pooled, &w, Some(&b), Conv2d::same(1));
@@ -524,11 +522,21 @@ pub fn smooth_cell_phases<O: Ops>(o: &mut O, y: &O::T, maps: usize, s: usize) ->
 /// The mean of each group of `phases` consecutive channels (`maps` groups), and that mean
 /// repeated back over its group's channels; 1x1 grouped convs with constant weights.
 fn group_mean<O: Ops>(o: &mut O, y: &O::T, maps: usize, phases: usize) -> (O::T, O::T) {
-    let to_mean = o.constant(&[maps, phases, 1, 1], &vec![1.0 / phases as f32; maps * phases]);
-    let mean = o.conv2d(y, &to_mean, None, Conv2d { stride: 1, padding: 0, groups: maps });
-    let to_all = o.constant(&[maps * phases, 1, 1, 1], &vec![1.0; maps * phases]);
-    let repeated = o.conv2d(&mean, &to_all, None, Conv2d { stride: 1, padding: 0, groups: maps });
+    let mean = group_weighted_sum(o, y, maps, phases, 1.0 / phases as f32);
+    let repeated = repeat_over_group(o, &mean, maps, phases);
     (mean, repeated)
+}
+
+/// `weight` times the sum of each group of `phases` consecutive channels (`maps` groups).
+fn group_weighted_sum<O: Ops>(o: &mut O, y: &O::T, maps: usize, phases: usize, weight: f32) -> O::T {
+    let w = o.constant(&[maps, phases, 1, 1], &vec![weight; maps * phases]);
+    o.conv2d(y, &w, None, Conv2d { stride: 1, padding: 0, groups: maps })
+}
+
+/// Each of `maps` channels repeated over a group of `phases` consecutive channels.
+fn repeat_over_group<O: Ops>(o: &mut O, x: &O::T, maps: usize, phases: usize) -> O::T {
+    let w = o.constant(&[maps * phases, 1, 1, 1], &vec![1.0; maps * phases]);
+    o.conv2d(x, &w, None, Conv2d { stride: 1, padding: 0, groups: maps })
 }
 
 /// Removes what a pixel shuffle would draw as a fixed pattern: `y` holds `maps` groups of
