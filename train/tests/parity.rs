@@ -141,10 +141,11 @@ fn refiner_and_every_ablation_match_onnx_runtime() {
     let skip = RefinerConfig { full_res_skip: true, ..mean_free.clone() };
     let exposure = RefinerConfig { exposure_input: true, ..RefinerConfig::paper(small_dim) };
     let replicate = RefinerConfig { replicate_padding: true, zero_init_head: true, ..RefinerConfig::paper(small_dim) };
+    let filter = RefinerConfig { restored_filter: true, ..RefinerConfig::paper(small_dim) };
     let cases = ABLATIONS
         .iter()
         .map(|name| (*name, RefinerConfig::paper(small_dim).ablation(name).unwrap()))
-        .chain([("mean-free-correction", mean_free), ("full-res-skip", skip), ("exposure-input", exposure), ("replicate-padding", replicate)]);
+        .chain([("mean-free-correction", mean_free), ("full-res-skip", skip), ("exposure-input", exposure), ("replicate-padding", replicate), ("restored-filter", filter)]);
     for (name, refiner) in cases {
         let cfg = ModelConfig { base: None, refiner };
         let graph = refiner_graph(&cfg.refiner, ParamSource::Seeded(seed)).unwrap();

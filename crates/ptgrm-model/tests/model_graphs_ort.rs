@@ -321,6 +321,51 @@ fn exposure_input_starts_as_the_plain_refiner_and_exports_like_the_reference() {
     assert!(refiner_graph(&concat, ParamSource::Seeded(0)).unwrap_err().contains("exposure_input"));
 }
 
+/// R with a filter of F's output (`restored_filter`) starts as the refiner without it (its
+/// weights come from a zero-initialised conv); with weights set, the exported graph filters Î
+/// as documented: Î' = Î + Σ_d w_d (Î shifted by d − Î), edges repeated, then Eq. 1. Checked
+/// against a direct computation: with R's head zeroed, Ī = I_d + (Î' − I_d)·sigmoid(0).
+#[test]
+fn restored_filter_starts_as_the_plain_refiner_and_filters_f_as_defined() {
+    let plain = RefinerConfig { zero_init_head: true, ..small_refiner() };
+    let with = RefinerConfig { restored_filter: true, ..plain.clone() };
+    let dim = plain.prior_dim;
+    let p = random(dim, 70, -1.0, 1.0);
+    let params = |refiner: &RefinerConfig| init_params(&ModelConfig { base: None, refiner: refiner.clone() }, 4).unwrap();
+    let before = refine(&refiner_graph(&plain, ParamSource::Given(params(&plain))).unwrap().bytes, dim, p.clone());
+    let mut trained = params(&with);
+    let at_start = refine(&refiner_graph(&with, ParamSource::Given(trained.clone())).unwrap().bytes, dim, p.clone());
+    assert!(max_abs_diff(&before, &at_start) <= 1e-6);
+
+    // One filter everywhere: its bias, the eight neighbours in row order.
+    let w = [0.05f32, 0.10, -0.02, 0.20, 0.15, 0.0, 0.07, 0.30];
+    trained.get_mut("refiner.dec.filter.bias").unwrap().data.copy_from_slice(&w);
+    let got = refine(&refiner_graph(&with, ParamSource::Given(trained)).unwrap().bytes, dim, p);
+    let (h, wd) = (16usize, 24usize);
+    let (restored, degraded) = (image(1, h, wd, 60), image(1, h, wd, 61));
+    let at = |c: usize, y: isize, x: isize| {
+        let (y, x) = (y.clamp(0, h as isize - 1) as usize, x.clamp(0, wd as isize - 1) as usize);
+        restored[(c * h + y) * wd + x]
+    };
+    let offsets = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)];
+    let mut worst = 0f32;
+    for c in 0..3 {
+        for y in 0..h as isize {
+            for x in 0..wd as isize {
+                let centre = at(c, y, x);
+                let filtered = centre + offsets.iter().zip(w).map(|(&(dy, dx), wt)| wt * (at(c, y + dy, x + dx) - centre)).sum::<f32>();
+                let i = (c * h + y as usize) * wd + x as usize;
+                let want = degraded[i] + (filtered - degraded[i]) * 0.5;
+                worst = worst.max((got[i] - want).abs());
+            }
+        }
+    }
+    assert!(worst <= 1e-5, "max abs diff {worst}");
+    // It filters at full resolution only.
+    let scaled = RefinerConfig { restored_filter: true, internal_scale: 2, ..small_refiner() };
+    assert!(refiner_graph(&scaled, ParamSource::Seeded(0)).unwrap_err().contains("restored_filter"));
+}
+
 #[test]
 fn trained_weights_round_trip_into_the_exported_graph() {
     let cfg = ModelConfig { base: None, refiner: small_refiner() };
