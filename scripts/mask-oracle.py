@@ -16,7 +16,12 @@ fits that block's noise. With --held-out the fits use one colour of a pixel chec
 are scored on the other, and three designs are compared by that honest ceiling (dB over F on
 the held-out pixels): Eq. 1's mask per 8 x 8 block; a smoothing map per 8 x 8 block,
 Î + a (box3(Î) - Î) (one map R could predict at 1/8, applied at full resolution); and a 3 x 3
-kernel per 16 x 16 block applied to Î (nine maps: the per-pixel kernels of PTG-CSA, at 1/16).
+kernel per 16 x 16 block applied to Î (nine maps: the per-pixel kernels of PTG-CSA, at 1/16);
+and a zero-sum 3 x 3 filter of Î per 16 x 16 block, Î + sum_d w_d (Î shifted by d - Î) (eight
+maps: what `refiner.restored_filter` predicts per pixel).
+
+F is the merged graph's `base` output of a live bundle, or the separate base graph of a bundle
+with an external F (the FFDNet bundles; F reads the image alone there).
 
     .deps/quant-venv/bin/python scripts/mask-oracle.py [--held-out] models/denoise-live out/compare-denoise/val-s25 ...
 
@@ -100,10 +105,12 @@ def held_out_gain(feats, target, base, clean, k):
 
 def held_out(degraded, clean, restored):
     near = shifted(restored)
+    differences = [x - restored for i, x in enumerate(near) if i != 4]
     return [
         held_out_gain([restored - degraded], clean - restored, restored, clean, 8),
         held_out_gain([sum(near) / 9 - restored], clean - restored, restored, clean, 8),
         held_out_gain(near, clean - restored, restored, clean, 16),
+        held_out_gain(differences, clean - restored, restored, clean, 16),
     ]
 
 
@@ -115,29 +122,34 @@ def main():
         sys.exit(__doc__)
     bundle = Path(args[0])
     manifest = json.loads((bundle / "manifest.json").read_text())
-    merged = manifest["graphs"].get("merged")
-    if merged is None or "base" not in merged["outputs"]:
-        sys.exit(f"{bundle}: needs a merged graph with a `base` output (a built-in F)")
-    options = ort.SessionOptions()
-    session = ort.InferenceSession(str(bundle / merged["file"]), options)
-    pad = manifest.get("pad_multiple", 32)
-    prior = np.zeros((1, manifest["prior"]["dim"]), np.float32)
+    graphs = manifest["graphs"]
+    merged = graphs.get("merged")
+    if merged is not None and "base" in merged["outputs"]:
+        session = ort.InferenceSession(str(bundle / merged["file"]), ort.SessionOptions())
+        prior = np.zeros((1, manifest["prior"]["dim"]), np.float32)
+        run_f = lambda image: session.run(["base"], {"image": image, "prior": prior})[0]
+    elif "base" in graphs:
+        session = ort.InferenceSession(str(bundle / graphs["base"]["file"]), ort.SessionOptions())
+        run_f = lambda image: session.run(["base"], {"image": image})[0]
+    else:
+        sys.exit(f"{bundle}: needs a base graph, or a merged graph with a `base` output")
+    # whole 16 x 16 blocks, and the sizes the bundle accepts
+    pad = int(np.lcm(manifest.get("pad_multiple", 32), 16))
     labels = ["frame" if k == 0 else f"{k}x{k}" for k in BLOCKS]
     if honest:
-        print("split | F PSNR | held out, dB over F: mask 8x8 | smoothing map 8x8 | 3x3 kernel per 16x16")
+        print("split | F PSNR | held out, dB over F: mask 8x8 | smoothing map 8x8 | 3x3 kernel per 16x16 | zero-sum 3x3 filter per 16x16")
     else:
         print("split | F PSNR | " + " | ".join(f"oracle mask {l}" for l in labels) + " | guided 8x8")
     for split in map(Path, args[1:]):
         photos = sorted((split / "degraded").iterdir())
         if not photos:
             sys.exit(f"{split}/degraded: no photos")
-        sums = np.zeros(4 if honest else 2 + len(BLOCKS))
+        sums = np.zeros(5 if honest else 2 + len(BLOCKS))
         for path in photos:
             degraded, clean = load(path), load(split / "clean" / path.name)
             h, w = degraded.shape[0] // pad * pad, degraded.shape[1] // pad * pad
             degraded, clean = degraded[:h, :w], clean[:h, :w]
-            feed = {"image": degraded.transpose(2, 0, 1)[None], "prior": prior}
-            restored = session.run(["base"], feed)[0][0].transpose(1, 2, 0)
+            restored = run_f(degraded.transpose(2, 0, 1)[None])[0].transpose(1, 2, 0)
             if honest:
                 sums += [psnr(restored, clean)] + held_out(degraded, clean, restored)
             else:
