@@ -124,10 +124,11 @@ pub struct RefinerConfig {
     /// flat area. Why: on FFDNet R's residual learnt nothing about F's mid-tone errors
     /// (correlation 0.02-0.03) and only added variance there, while a per-16x16-block
     /// zero-sum filter of Î, fitted on one half of a pixel checkerboard and scored on the
-    /// other, gains +0.17 dB at sigma 25 (docs/training.md, "A filter of F's output").
-    /// Its weights come from one more zero-initialised conv of the decoder's last features, so
-    /// a run started from a checkpoint without it starts at that checkpoint's function.
-    /// Full resolution only (internal_scale 1).
+    /// other, gains +0.19 dB at sigma 25. Its weights come from one more zero-initialised conv
+    /// of the decoder's last features, so a run started from a checkpoint without it starts at
+    /// that checkpoint's function. Full resolution only (internal_scale 1). Trained on FFDNet
+    /// at sigma 25 it tied the refiner without it (+0.07 dB): R left the filter all but closed
+    /// (docs/training.md, "A filter of F's output").
     pub restored_filter: bool,
 }
 
