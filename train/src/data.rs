@@ -5,7 +5,7 @@
 //! A batch depends only on (seed, step), so any step can be regenerated exactly: a resumed run
 //! sees the same data as an uninterrupted one, and batches can be prepared ahead on a thread.
 
-use crate::degrade::{apply_all, Degradation};
+use crate::degrade::{apply_all, apply_all_noted, Degradation};
 use crate::imagebuf::{Image, Photo};
 use crate::rng::Rng;
 use anyhow::{bail, Context, Result};
@@ -339,15 +339,16 @@ impl TrainSet {
 
     /// View `id` of the pool: a photo, a window of it (`prior_view` wide) and one draw of the
     /// degradation chain, all a pure function of (seed, id). Returns (clean, degraded).
-    pub fn synthetic_view(&self, id: u64) -> (Image, Image) {
+    /// (clean, degraded, the noise level drawn: see [`apply_all_noted`]).
+    pub fn synthetic_view(&self, id: u64) -> (Image, Image, Option<f32>) {
         let mut rng = Rng::derived(self.seed ^ 0x5649_4557_504F_4F4C, id);
         let ex = &self.examples[rng.below(self.examples.len())];
         let (w, h) = (ex.clean.width, ex.clean.height);
         let (vw, vh) = (self.prior_view.min(w), self.prior_view.min(h));
         let (vx, vy) = (rng.below(w - vw + 1), rng.below(h - vh + 1));
         let clean = ex.clean.region(vx, vy, vw, vh);
-        let degraded = apply_all(&self.chain, &clean, &mut rng);
-        (clean, degraded)
+        let (degraded, level) = apply_all_noted(&self.chain, &clean, &mut rng);
+        (clean, degraded, level)
     }
 
     /// The crop (and, with context k, the window k pixels wider on each side: the same
@@ -392,6 +393,8 @@ pub struct ValImage {
     pub degraded: Image,
     /// Whole degraded image (before the centre crop), for the prior.
     pub prior_source: Image,
+    /// The noise level the degradation drew (for a frozen F that takes it); None for pairs.
+    pub noise_level: Option<f32>,
 }
 
 pub fn load_validation(cfg: &DataConfig, chain: &[Degradation], seed: u64) -> Result<Vec<ValImage>> {
@@ -404,9 +407,9 @@ pub fn load_validation(cfg: &DataConfig, chain: &[Degradation], seed: u64) -> Re
     let mut out = Vec::new();
     for (i, ex) in examples.into_iter().enumerate() {
         let clean_full = ex.clean.to_image();
-        let deg_full = match &ex.degraded {
-            Some(d) => d.to_image(),
-            None => apply_all(chain, &clean_full, &mut Rng::derived(seed ^ 0x5641_4C49_4441_5445, i as u64)),
+        let (deg_full, noise_level) = match &ex.degraded {
+            Some(d) => (d.to_image(), None),
+            None => apply_all_noted(chain, &clean_full, &mut Rng::derived(seed ^ 0x5641_4C49_4441_5445, i as u64)),
         };
         let (w, h) = (clean_full.width, clean_full.height);
         let (cw, ch) = if cfg.val_crop == 0 { (w, h) } else { (cfg.val_crop.min(w), cfg.val_crop.min(h)) };
@@ -416,6 +419,7 @@ pub fn load_validation(cfg: &DataConfig, chain: &[Degradation], seed: u64) -> Re
             clean: clean_full.crop(x, y, cw, ch),
             degraded: deg_full.crop(x, y, cw, ch),
             prior_source: deg_full,
+            noise_level,
         });
     }
     Ok(out)

@@ -18,12 +18,21 @@ pub enum Degradation {
 
 impl Degradation {
     pub fn apply(&self, img: &Image, rng: &mut Rng) -> Image {
+        self.apply_noted(img, rng).0
+    }
+
+    /// `apply`, also returning the noise level drawn by a `gaussian_noise` stage (sigma, 8-bit
+    /// units): what a non-blind frozen F such as FFDNet must be told.
+    fn apply_noted(&self, img: &Image, rng: &mut Rng) -> (Image, Option<f32>) {
         match self {
-            Degradation::LowLight(d) => d.apply(img, &d.sample(rng), rng),
-            Degradation::GaussianNoise(d) => d.apply(img, d.sample(rng), rng),
-            Degradation::Rain(d) => d.apply(img, &d.sample(rng), rng),
-            Degradation::MotionBlur(d) => convolve(img, &d.sample(rng)),
-            Degradation::Defocus(d) => convolve(img, &disk_kernel(d.sample(rng))),
+            Degradation::LowLight(d) => (d.apply(img, &d.sample(rng), rng), None),
+            Degradation::GaussianNoise(d) => {
+                let drawn = d.sample(rng);
+                (d.apply(img, drawn, rng), Some(drawn.0 as f32))
+            }
+            Degradation::Rain(d) => (d.apply(img, &d.sample(rng), rng), None),
+            Degradation::MotionBlur(d) => (convolve(img, &d.sample(rng)), None),
+            Degradation::Defocus(d) => (convolve(img, &disk_kernel(d.sample(rng))), None),
         }
     }
 
@@ -39,11 +48,20 @@ impl Degradation {
 }
 
 pub fn apply_all(chain: &[Degradation], img: &Image, rng: &mut Rng) -> Image {
+    apply_all_noted(chain, img, rng).0
+}
+
+/// The chain applied, and the noise level its last `gaussian_noise` stage drew (None without
+/// one). The same draws as `apply_all`, so a view is the same whichever is called.
+pub fn apply_all_noted(chain: &[Degradation], img: &Image, rng: &mut Rng) -> (Image, Option<f32>) {
     let mut out = img.clone();
+    let mut level = None;
     for d in chain {
-        out = d.apply(&out, rng);
+        let (next, drawn) = d.apply_noted(&out, rng);
+        out = next;
+        level = drawn.or(level);
     }
-    out
+    (out, level)
 }
 
 fn quantize8(img: &mut Image) {

@@ -33,7 +33,7 @@ pub fn prepare(
             None => vec![0.0; prior_dim],
         };
         let external_base = match external.as_deref_mut() {
-            Some(f) => Some(run_external(f, &pad_reflect(&v.degraded, pad_multiple))?),
+            Some(f) => Some(run_external(f, &pad_reflect(&v.degraded, pad_multiple), v.noise_level)?),
             None => None,
         };
         out.push(PreparedVal { val: v, prior: g, external_base });
@@ -41,8 +41,9 @@ pub fn prepare(
     Ok(out)
 }
 
-pub fn run_external(f: &mut OnnxGraph, img: &Image) -> Result<Image> {
-    let (shape, data) = f.run([1, 3, img.height, img.width], &img.data)?;
+/// The frozen F on one image (told its noise level when it takes one).
+pub fn run_external(f: &mut OnnxGraph, img: &Image, level: Option<f32>) -> Result<Image> {
+    let (shape, data) = f.run_at([1, 3, img.height, img.width], &img.data, level)?;
     if shape != [1, 3, img.height, img.width] {
         return Err(anyhow!("external base {} returned shape {shape:?} for a 1x3x{}x{} input", f.path, img.height, img.width));
     }

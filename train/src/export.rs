@@ -56,7 +56,59 @@ pub fn describe_folder(dir: &Path) -> String {
     )
 }
 
+/// The weight tensors of an ONNX graph (initializers of 64+ values), as sorted digests, so
+/// two graphs can be checked to hold the same network whatever their tensor names.
+fn weight_digests(path: &Path) -> Result<Vec<String>> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let model = ptgrm_model::onnx_proto::decode_model(&bytes).map_err(|e| anyhow!("{}: not an ONNX model: {e}", path.display()))?;
+    let mut out: Vec<String> = model
+        .graph
+        .iter()
+        .flat_map(|g| &g.initializer)
+        .filter(|t| t.dims.iter().product::<i64>() >= 64)
+        .map(|t| {
+            let raw = t.raw_data.clone().unwrap_or_else(|| t.float_data.iter().flat_map(|v| v.to_le_bytes()).collect());
+            format!("{:?} {}", t.dims, ptgrm_bundle::sha256_hex(&raw))
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// The frozen F a bundle ships in place of the recipe's: the graph trained with may take the
+/// noise level as an input (one refiner trained over a range of levels), which a bundle cannot
+/// feed, so each bundle pairs R with F at one fixed level. It must be the same network: the
+/// same weights, `image` in and `base` out, and no level input.
+fn replacement_base(recipe_base: &Path, given: &Path) -> Result<(Vec<String>, Vec<String>)> {
+    let (ins, outs) = check_io(given, &[io::IMAGE], &[io::BASE])?;
+    if ins.len() != 1 {
+        bail!("--base {} must take the image only (it has inputs {ins:?})", given.display());
+    }
+    let (want, have) = (weight_digests(recipe_base)?, weight_digests(given)?);
+    if want != have {
+        bail!(
+            "--base {} does not hold the weights of the recipe's base {} ({} and {} weight tensors, not the same): pass the same network at a fixed level",
+            given.display(),
+            recipe_base.display(),
+            have.len(),
+            want.len()
+        );
+    }
+    Ok((ins, outs))
+}
+
+/// Options of `train export` beyond the run and the destination.
+#[derive(Clone, Debug, Default)]
+pub struct ExportOptions {
+    /// Ship this graph as F instead of the recipe's (see [`replacement_base`]).
+    pub base: Option<PathBuf>,
+}
+
 pub fn export(run_dir: &Path, out: &Path) -> Result<Manifest> {
+    export_with(run_dir, out, &ExportOptions::default())
+}
+
+pub fn export_with(run_dir: &Path, out: &Path, opts: &ExportOptions) -> Result<Manifest> {
     let run = RunDir::open(run_dir)?;
     let ck = Checkpoint::read(&run.checkpoint()).context("the run has no checkpoint yet; train it first")?;
     let params = ck.groups.get("param").ok_or_else(|| anyhow!("checkpoint holds no parameters"))?.clone();
@@ -74,15 +126,35 @@ pub fn export(run_dir: &Path, out: &Path) -> Result<Manifest> {
             graphs.merged = Some(graph_file("model.onnx", &g.inputs, &g.outputs, n));
             files.push(("model.onnx".into(), g.bytes));
         }
-        BaseSpec::Onnx { path, third_party: tp } => {
-            let (ins, outs) = check_io(path, &[io::IMAGE], &[io::BASE])?;
+        BaseSpec::Onnx { path: recipe_path, third_party: tp } => {
+            let path = opts.base.as_deref().unwrap_or(recipe_path);
+            let (ins, outs) = match &opts.base {
+                Some(given) => replacement_base(recipe_path, given)?,
+                None => check_io(path, &[io::IMAGE], &[io::BASE])?,
+            };
+            if let Some(level) = ins.iter().find(|i| *i == ptgrm_model::import::ffdnet::SIGMA_INPUT) {
+                bail!(
+                    "{} takes the noise level as input {level:?}, which a bundle cannot feed; pass the same network at a fixed level with --base (e.g. ptgrm-model import-ffdnet --sigma 25)",
+                    path.display()
+                );
+            }
             graphs.base = Some(graph_file("base.onnx", &ins, &outs, 0));
             files.push(("base.onnx".into(), std::fs::read(path)?));
+            let tp = match &opts.base {
+                None => tp.clone(),
+                Some(given) => {
+                    let file = given.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+                    tp.clone().map(|t| ptgrm_bundle::ThirdPartyWeights { role: format!("base F (shipped as {file}; trained as: {})", t.role), ..t })
+                }
+            };
             let g = refiner_graph(&cfg.refiner, ParamSource::Given(params.clone())).map_err(|e| anyhow!(e))?;
             graphs.refiner = Some(graph_file("refiner.onnx", &g.inputs, &g.outputs, count_prefix(&params, "refiner.")));
             files.push(("refiner.onnx".into(), g.bytes));
-            third_party.extend(tp.clone());
+            third_party.extend(tp);
         }
+    }
+    if opts.base.is_some() && !matches!(recipe.base, BaseSpec::Onnx { .. }) {
+        bail!("--base replaces a frozen ONNX base; {} trains its own F", recipe.name);
     }
     if !recipe.prior.is_none() {
         let path = recipe.prior.path.as_ref().expect("validated: prior has a path");
@@ -150,7 +222,7 @@ pub fn export(run_dir: &Path, out: &Path) -> Result<Manifest> {
             recipe: Some(run.info.recipe_path.clone()),
             recipe_text: Some(run.recipe_text.clone()),
             command: Some(format!(
-                "{}{}{} && train export --run {} --out {}",
+                "{}{}{} && train export --run {} --out {}{}",
                 source_command,
                 run.info.command,
                 match run.info.extended_steps {
@@ -158,7 +230,8 @@ pub fn export(run_dir: &Path, out: &Path) -> Result<Manifest> {
                     n => format!(" && train fit --out {} --resume --extend-steps {n}", run_dir.display()),
                 },
                 run_dir.display(),
-                out.display()
+                out.display(),
+                opts.base.as_ref().map(|b| format!(" --base {}", b.display())).unwrap_or_default()
             )),
             data,
             steps: ck.state.step,

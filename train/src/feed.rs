@@ -138,6 +138,9 @@ fn fresh_batch(
     }
     let t2 = Instant::now();
     let external_base = match ext {
+        Some(f) if f.takes_level() => {
+            bail!("{} takes each view's noise level, which only the view pool records: set data.view_reuse > 1", f.path)
+        }
         Some(f) => {
             let (input, side) =
                 if batch.context > 0 { (&batch.context_degraded, batch.side + 2 * batch.context) } else { (&batch.degraded, batch.side) };

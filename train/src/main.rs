@@ -63,6 +63,11 @@ enum Cmd {
         run: PathBuf,
         #[arg(long)]
         out: PathBuf,
+        /// Ship this graph as the frozen F instead of the recipe's: the same network at one
+        /// fixed noise level when the run trained with the level as an input (ptgrm-model
+        /// import-ffdnet --sigma input); checked to hold the same weights.
+        #[arg(long)]
+        base: Option<PathBuf>,
     },
     /// Score a run's checkpoint on its validation images (base vs refined PSNR/SSIM).
     Eval {
@@ -158,7 +163,7 @@ fn main() -> ExitCode {
         Cmd::Snapshot { run, out } => ptgrm_train::run::snapshot(&run, &out).map(|bytes| {
             println!("snapshot of {} in {} ({:.1} MB); resume with: train fit --out {} --resume", run.display(), out.display(), bytes as f64 / 1e6, out.display());
         }),
-        Cmd::Export { run, out } => ptgrm_train::export::export(&run, &out).map(|m| {
+        Cmd::Export { run, out, base } => ptgrm_train::export::export_with(&run, &out, &ptgrm_train::export::ExportOptions { base }).map(|m| {
             let n: u64 = m.graphs.iter().map(|(_, g)| g.parameters).sum();
             println!("wrote bundle {} ({} {}, {} trained parameters, step {})", out.display(), m.name, m.task, n, m.provenance.steps);
         }),

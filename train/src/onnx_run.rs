@@ -6,11 +6,15 @@ use anyhow::{anyhow, bail, Context, Result};
 use ort::session::Session;
 use ort::value::TensorRef;
 use ptgrm::providers::{build_session, Provider, ProviderSettings};
+use ptgrm_model::import::ffdnet::SIGMA_INPUT;
 use std::path::Path;
 
 pub struct OnnxGraph {
     session: Session,
     input: String,
+    /// A second input taking each image's noise level (an FFDNet imported with
+    /// `--sigma input`): the trainer passes what the degradation drew.
+    level_input: Option<String>,
     output: String,
     pub path: String,
 }
@@ -28,7 +32,8 @@ impl OnnxGraph {
             Some(want) if outputs.iter().any(|o| o == want) => want.to_string(),
             _ => outputs.first().cloned().ok_or_else(|| anyhow!("{} has no outputs", path.display()))?,
         };
-        Ok(OnnxGraph { session, input, output, path: path.display().to_string() })
+        let level_input = session.inputs().iter().map(|i| i.name()).find(|n| *n == SIGMA_INPUT).map(str::to_string);
+        Ok(OnnxGraph { session, input, level_input, output, path: path.display().to_string() })
     }
 
     /// (input names, output names) as the graph declares them.
@@ -39,13 +44,35 @@ impl OnnxGraph {
         )
     }
 
+    /// Whether the graph must be told each image's noise level.
+    pub fn takes_level(&self) -> bool {
+        self.level_input.is_some()
+    }
+
     /// Runs on an NCHW batch; returns (shape, values) of the chosen output.
     pub fn run(&mut self, shape: [usize; 4], data: &[f32]) -> Result<(Vec<usize>, Vec<f32>)> {
+        self.run_at(shape, data, None)
+    }
+
+    /// `run` with the noise level of every image in the batch (sigma, 8-bit units), which a
+    /// graph with a level input requires and any other graph ignores.
+    pub fn run_at(&mut self, shape: [usize; 4], data: &[f32], level: Option<f32>) -> Result<(Vec<usize>, Vec<f32>)> {
         let t = TensorRef::from_array_view((shape, data)).map_err(|e| anyhow!("{}: input tensor: {e}", self.path))?;
-        let outputs = self
-            .session
-            .run(ort::inputs![self.input.as_str() => t])
-            .map_err(|e| anyhow!("{}: inference: {e}", self.path))?;
+        let outputs = match &self.level_input {
+            None => self.session.run(ort::inputs![self.input.as_str() => t]),
+            Some(name) => {
+                let Some(level) = level else {
+                    bail!(
+                        "{} takes the noise level (input {name:?}), but the degradation drew none: its chain needs a gaussian_noise stage",
+                        self.path
+                    );
+                };
+                let levels = vec![level; shape[0]];
+                let l = TensorRef::from_array_view(([shape[0]], levels.as_slice())).map_err(|e| anyhow!("{}: level tensor: {e}", self.path))?;
+                self.session.run(ort::inputs![self.input.as_str() => t, name.as_str() => l])
+            }
+        }
+        .map_err(|e| anyhow!("{}: inference: {e}", self.path))?;
         let (s, v) = outputs[self.output.as_str()]
             .try_extract_tensor::<f32>()
             .map_err(|e| anyhow!("{}: output {}: {e}", self.path, self.output))?;

@@ -77,7 +77,7 @@ impl ViewPool {
         let (k, id) = self.view_of(s);
         if self.slots[k].as_ref().is_none_or(|v| v.id != id) {
             let t0 = Instant::now();
-            let (clean, degraded) = set.synthetic_view(id);
+            let (clean, degraded, level) = set.synthetic_view(id);
             let t1 = Instant::now();
             let prior = match prior {
                 Some(p) => p.compute(&degraded)?,
@@ -86,7 +86,7 @@ impl ViewPool {
             let t2 = Instant::now();
             // F sees the whole view, reflect-padded to even sides (as the engine pads frames).
             let base = match ext {
-                Some(f) => Some(run_external(f, &pad_reflect(&degraded, 8))?.crop(0, 0, degraded.width, degraded.height)),
+                Some(f) => Some(run_external(f, &pad_reflect(&degraded, 8), level)?.crop(0, 0, degraded.width, degraded.height)),
                 None => None,
             };
             let t3 = Instant::now();

@@ -38,43 +38,7 @@ fn refiner_trains_on_a_frozen_onnx_base_and_exports_both_graphs() {
     let small = BaseConfig { width: 4, enc_blocks: vec![1], dec_blocks: vec![1], ..Default::default() };
     let external = base_graph(&small, ParamSource::Seeded(4)).unwrap();
     std::fs::write(root.join("f.onnx"), &external.bytes).unwrap();
-    let recipe = format!(
-        r#"
-name = "tiny-denoise"
-task = "denoise"
-seed = 2
-[model.refiner]
-nf = 8
-prior_hidden = 8
-prior_embed = 4
-pos_channels = 4
-restormer_blocks = 1
-ca_hidden = 4
-decoder_channels = 16
-prior_dim = 4
-[base]
-kind = "onnx"
-path = "{root}/f.onnx"
-third_party = {{ role = "base F", package = "test", version = "0", file = "f.onnx", licence = "MIT", sha256 = "00" }}
-[prior]
-kind = "none"
-[data]
-train = ["{root}/train"]
-val = ["{root}/val"]
-crop = 16
-prior_view = 24
-val_crop = 0
-[[degradation]]
-kind = "gaussian_noise"
-sigma = [25, 25]
-[train]
-steps = 6
-batch = 2
-lr = 1e-3
-val_every = 3
-"#,
-        root = root.display()
-    );
+    let recipe = common::tiny_external_recipe(root, "tiny-denoise", "f.onnx", "base F", "", [25, 25], 6, 3);
     std::fs::write(root.join("r.toml"), recipe).unwrap();
     let run = root.join("run");
     fit(&FitOptions { recipe: Some(&root.join("r.toml")), out: &run, resume: false, stop_after: None, extend_steps: None, backend: ptgrm_train::backend::Backend::default_for_build(), feed_threads: 1, quiet: true }).unwrap();

@@ -55,7 +55,7 @@ fn denoises_kodim23_crop_at_sigma_25() {
     let clean = crop(&img, h, w, 100, 300, ch, cw);
     let noise = gaussian(23, clean.len());
     let noisy: Vec<f32> = clean.iter().zip(&noise).map(|(c, n)| c + n * 25.0 / 255.0).collect();
-    let model = ffdnet::build_base(&sd, 25.0).unwrap().encode_to_vec();
+    let model = ffdnet::build_base(&sd, ffdnet::NoiseLevel::Fixed(25.0)).unwrap().encode_to_vec();
     let out = run_image(&model, "image", &noisy, [1, 3, ch, cw], &["base"]);
     let (shape, base) = &out[0];
     assert_eq!(shape, &[1, 3, ch, cw]);
@@ -70,7 +70,7 @@ fn odd_sizes_keep_their_shape_and_match_the_even_result_inside() {
     let Some(sd) = state_dict() else { return };
     let Some(path) = photo("val/kodim23.png") else { return };
     let (img, h, w) = load_rgb(&path);
-    let model = ffdnet::build_base(&sd, 25.0).unwrap().encode_to_vec();
+    let model = ffdnet::build_base(&sd, ffdnet::NoiseLevel::Fixed(25.0)).unwrap().encode_to_vec();
     let clean = crop(&img, h, w, 50, 60, 68, 46);
     let noisy: Vec<f32> = clean.iter().zip(gaussian(5, clean.len())).map(|(v, n)| v + n * 25.0 / 255.0).collect();
     let noisy_odd = crop(&noisy, 68, 46, 0, 0, 67, 45);
@@ -90,6 +90,39 @@ fn odd_sizes_keep_their_shape_and_match_the_even_result_inside() {
         }
     }
     assert!(worst < 1e-4, "odd vs even crop differ by {worst} away from the edge");
+}
+
+/// The trainer's blind refiner feeds one graph many noise levels: each image of a batch must
+/// get exactly what the graph with that level baked in gives it.
+#[test]
+fn a_noise_level_input_denoises_each_image_at_its_own_level() {
+    let Some(sd) = state_dict() else { return };
+    let Some(path) = photo("val/kodim23.png") else { return };
+    let (img, h, w) = load_rgb(&path);
+    let (side, levels) = (48, [15.0f32, 50.0]);
+    let mut batch = Vec::new();
+    for (i, level) in levels.iter().enumerate() {
+        let clean = crop(&img, h, w, 100 + 60 * i, 300, side, side);
+        batch.extend(clean.iter().zip(gaussian(40 + i as u64, clean.len())).map(|(c, n)| c + n * level / 255.0));
+    }
+    let blind = ffdnet::build_base(&sd, ffdnet::NoiseLevel::Input).unwrap().encode_to_vec();
+    let mut session = ort::session::Session::builder(import_support::ort_env()).unwrap().commit_from_memory(&blind).unwrap();
+    let image = ort::value::TensorRef::from_array_view(([2usize, 3, side, side], batch.as_slice())).unwrap();
+    let sigma = ort::value::TensorRef::from_array_view(([2usize], &levels[..])).unwrap();
+    let out = session.run(ort::inputs!["image" => image, ffdnet::SIGMA_INPUT => sigma]).unwrap();
+    let (shape, both) = out["base"].try_extract_tensor::<f32>().unwrap();
+    assert_eq!(shape.iter().map(|&d| d as usize).collect::<Vec<_>>(), [2, 3, side, side]);
+    let plane = 3 * side * side;
+    for (i, level) in levels.iter().enumerate() {
+        let fixed = ffdnet::build_base(&sd, ffdnet::NoiseLevel::Fixed(*level)).unwrap().encode_to_vec();
+        let one = run_image(&fixed, "image", &batch[i * plane..(i + 1) * plane], [1, 3, side, side], &["base"]).remove(0).1;
+        let worst = one.iter().zip(&both[i * plane..(i + 1) * plane]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(worst < 1e-5, "image {i} at sigma {level}: level input and baked level differ by {worst}");
+    }
+    // and the level matters: the sigma-15 image read at sigma 50 is smoothed differently
+    let wrong = ffdnet::build_base(&sd, ffdnet::NoiseLevel::Fixed(50.0)).unwrap().encode_to_vec();
+    let other = run_image(&wrong, "image", &batch[..plane], [1, 3, side, side], &["base"]).remove(0).1;
+    assert!(other.iter().zip(&both[..plane]).any(|(a, b)| (a - b).abs() > 0.01));
 }
 
 #[test]

@@ -29,3 +29,48 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
+
+/// A tiny denoise recipe on a frozen ONNX F at `base` (no prior): R small enough to train in
+/// a second. `data_extra` and `[[degradation]]` `sigma` vary per test.
+pub fn tiny_external_recipe(root: &std::path::Path, name: &str, base: &str, role: &str, data_extra: &str, sigma: [u32; 2], steps: u32, val_every: u32) -> String {
+    format!(
+        r#"
+name = "{name}"
+task = "denoise"
+seed = 2
+[model.refiner]
+nf = 8
+prior_hidden = 8
+prior_embed = 4
+pos_channels = 4
+restormer_blocks = 1
+ca_hidden = 4
+decoder_channels = 16
+prior_dim = 4
+[base]
+kind = "onnx"
+path = "{root}/{base}"
+third_party = {{ role = "{role}", package = "test", version = "0", file = "{base}", licence = "MIT", sha256 = "00" }}
+[prior]
+kind = "none"
+[data]
+train = ["{root}/train"]
+val = ["{root}/val"]
+crop = 16
+prior_view = 24
+val_crop = 0
+{data_extra}
+[[degradation]]
+kind = "gaussian_noise"
+sigma = [{lo}, {hi}]
+[train]
+steps = {steps}
+batch = 2
+lr = 1e-3
+val_every = {val_every}
+"#,
+        root = root.display(),
+        lo = sigma[0],
+        hi = sigma[1],
+    )
+}

@@ -1,6 +1,6 @@
 //! The import subcommands of the `ptgrm-model` binary, parsed here so the binary only forwards:
 //!   import-mobilenet-v2 --pth P --out prior.onnx [--with-logits] [--exposure-mean M]
-//!   import-ffdnet --pth P --sigma S --out base.onnx
+//!   import-ffdnet --pth P --sigma S|input --out base.onnx
 //!   import-ffdnet-prior --pth P --sigma S [--layer L] [--size PX] --out prior.onnx
 //! Each writes the ONNX file atomically and prints the third-party weights record (with the
 //! sha256 of the input file) as JSON, ready for a bundle manifest's `provenance.third_party`.
@@ -16,7 +16,9 @@ pub const USAGE: &str = "\
   import-mobilenet-v2 --pth mobilenet_v2-b0353104.pth --out prior.onnx [--with-logits] [--exposure-mean M]
       torchvision ImageNet MobileNetV2 -> prior G (image [N,3,H,W] in [0,1] -> prior [N,1280])
   import-ffdnet --pth ffdnet_color.pth --sigma 25 --out base.onnx
-      KAIR colour FFDNet -> base F (image -> base), noise level sigma (0-255 scale) baked in
+      KAIR colour FFDNet -> base F (image -> base), noise level sigma (0-255 scale) baked in;
+      --sigma input: the level is a second input `sigma` [N] (for training over a range of
+      levels; not a bundle graph)
   import-ffdnet-prior --pth ffdnet_color.pth --sigma 25 [--layer 6] [--size 256] --out prior.onnx
       FFDNet features after conv LAYER, pooled and L2-normalized -> prior [N,96] (the -r variant);
       --size: nearest-neighbour resize to PX x PX first (bounds the cost on large frames)
@@ -65,7 +67,7 @@ pub fn write_atomic(out: &Path, bytes: &[u8]) -> Result<(), ImportError> {
 struct Args {
     pth: PathBuf,
     out: PathBuf,
-    sigma: Option<f32>,
+    sigma: Option<ffdnet::NoiseLevel>,
     layer: Option<usize>,
     size: Option<usize>,
     with_logits: bool,
@@ -83,7 +85,10 @@ fn parse_args(cmd: &str, args: &[String]) -> Result<Args, String> {
             "--out" => out = Some(PathBuf::from(value("--out")?)),
             "--sigma" => {
                 let v = value("--sigma")?;
-                sigma = Some(v.parse::<f32>().map_err(|_| format!("{cmd}: --sigma {v:?} is not a number"))?);
+                sigma = Some(match v.as_str() {
+                    "input" if cmd == "import-ffdnet" => ffdnet::NoiseLevel::Input,
+                    _ => ffdnet::NoiseLevel::Fixed(v.parse::<f32>().map_err(|_| format!("{cmd}: --sigma {v:?} is not a number"))?),
+                });
             }
             "--layer" => {
                 let v = value("--layer")?;
@@ -117,10 +122,17 @@ pub fn run(cmd: &str, args: &[String]) -> Result<String, String> {
     let a = parse_args(cmd, args)?;
     let bytes = std::fs::read(&a.pth).map_err(|e| format!("{}: {e}", a.pth.display()))?;
     let sd = torch_file::parse(&bytes).map_err(|e| format!("{}: {e}", a.pth.display()))?;
-    let sigma = a.sigma.unwrap_or(0.0);
+    let level = a.sigma.unwrap_or(ffdnet::NoiseLevel::Fixed(0.0));
+    let sigma = match level {
+        ffdnet::NoiseLevel::Fixed(v) => v,
+        ffdnet::NoiseLevel::Input => 0.0,
+    };
     let (model, role) = match cmd {
         "import-mobilenet-v2" => (mobilenet_v2::build_prior(&sd, a.with_logits, a.exposure_mean), "prior G".to_string()),
-        "import-ffdnet" => (ffdnet::build_base(&sd, sigma), format!("base F (sigma {sigma})")),
+        "import-ffdnet" => match level {
+            ffdnet::NoiseLevel::Fixed(v) => (ffdnet::build_base(&sd, level), format!("base F (sigma {v})")),
+            ffdnet::NoiseLevel::Input => (ffdnet::build_base(&sd, level), "base F (noise level as input)".to_string()),
+        },
         "import-ffdnet-prior" => {
             let opts = ffdnet::PriorOptions { sigma, layer: a.layer, size: a.size };
             (ffdnet::build_prior(&sd, opts).map(|(m, _)| m), format!("prior G (restoration features, sigma {sigma})"))
@@ -145,6 +157,8 @@ mod tests {
     fn missing_and_bad_arguments_are_named() {
         assert!(run("import-ffdnet", &s(&["--pth", "x.pth", "--out", "o.onnx"])).unwrap_err().contains("--sigma"));
         assert!(run("import-ffdnet", &s(&["--pth", "x.pth", "--sigma", "ab", "--out", "o"])).unwrap_err().contains("\"ab\""));
+        // only the base takes its level as an input; the prior needs a fixed one
+        assert!(run("import-ffdnet-prior", &s(&["--pth", "x.pth", "--sigma", "input", "--out", "o"])).unwrap_err().contains("\"input\" is not a number"));
         assert!(run("import-mobilenet-v2", &s(&["--out", "o.onnx"])).unwrap_err().contains("--pth is required"));
         assert!(run("import-mobilenet-v2", &s(&["--pth"])).unwrap_err().contains("needs a value"));
         let err = run("import-mobilenet-v2", &s(&["--pth", "/nonexistent/m.pth", "--out", "o.onnx"])).unwrap_err();

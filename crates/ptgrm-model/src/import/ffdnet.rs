@@ -3,8 +3,10 @@
 //!
 //! FFDNet: replicate-pad H, W to even -> pixel-unshuffle by 2 -> concat a constant noise-level
 //! map (sigma/255) -> conv3x3+ReLU x (depth-1) -> conv3x3 -> pixel-shuffle by 2 -> crop back.
-//! The noise level is fixed at import and baked into the graph. The depth and widths are read
-//! from the state dict (the colour model: 12 convs, 96 channels, 13 -> 96 -> 12).
+//! The noise level is fixed at import and baked into the graph, or left as a second input
+//! `sigma` ([N], 0-255 scale) for training one refiner over a range of noise levels (a bundle
+//! then ships a fixed-level graph). The depth and widths are read from the state dict (the
+//! colour model: 12 convs, 96 channels, 13 -> 96 -> 12).
 //!
 //! KAIR's pixel-unshuffle puts input channel c's 2x2 phase (i, j) at channel c*4 + i*2 + j;
 //! ONNX SpaceToDepth puts it at (i*2 + j)*C + c. Rather than transposing in the graph, the
@@ -19,6 +21,18 @@ use crate::ops::{Conv2d, Init, Ops};
 use crate::params::{ParamMap, ParamValue};
 
 const SCALE: usize = 2;
+
+/// Name of the noise-level input of a graph imported with [`NoiseLevel::Input`].
+pub const SIGMA_INPUT: &str = "sigma";
+
+/// How the imported graph gets FFDNet's noise level.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum NoiseLevel {
+    /// Baked in (0-255 scale).
+    Fixed(f32),
+    /// Read per image from the input [`SIGMA_INPUT`], shape [N], 0-255 scale.
+    Input,
+}
 
 /// Layer widths found in a KAIR FFDNet state dict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,9 +121,9 @@ pub fn body<O: Ops>(o: &mut O, x: &O::T, s: &FfdnetShape, stop: Option<usize>) -
     y
 }
 
-/// Pads H, W to even (edge replicate), pixel-unshuffles and appends the noise map:
-/// [N,C,H,W] -> [N,4C+1,ceil(H/2),ceil(W/2)].
-fn front(b: &mut OnnxBuilder, x: &Value, s: &FfdnetShape, sigma: f32) -> Value {
+/// Pads H, W to even (edge replicate), pixel-unshuffles and appends the noise map (`level`:
+/// [1,1,1,1] or [N,1,1,1], already divided by 255): [N,C,H,W] -> [N,4C+1,ceil(H/2),ceil(W/2)].
+fn front(b: &mut OnnxBuilder, x: &Value, s: &FfdnetShape, level: &Value) -> Value {
     let hw = b.shape_slice(x, 2, 4);
     let two = b.const_i64(&[1], &[SCALE as i64]);
     let odd = b.node("Mod", &[&hw.name, &two.name], vec![], vec![Some(2)]);
@@ -123,7 +137,6 @@ fn front(b: &mut OnnxBuilder, x: &Value, s: &FfdnetShape, sigma: f32) -> Value {
         vec![attr_int("blocksize", SCALE as i64)],
         vec![x.dim(0), Some(s.channels * SCALE * SCALE), None, None],
     );
-    let level = b.const_f32(&[1, 1, 1, 1], &[sigma / 255.0]);
     let n = b.shape_slice(&down, 0, 1);
     let one = b.const_i64(&[1], &[1]);
     let dhw = b.shape_slice(&down, 2, 4);
@@ -143,14 +156,26 @@ fn image_input(b: &mut OnnxBuilder, s: &FfdnetShape) -> Value {
     b.input(io::IMAGE, &[Dim::Named("N"), Dim::Fixed(s.channels), Dim::Named("H"), Dim::Named("W")])
 }
 
-/// Base network F: `image` [N,C,H,W] in [0,1] -> `base` [N,C,H,W], denoised for noise level
-/// `sigma` (0-255 scale), clamped to [0,1]. Any H, W (odd sizes are padded inside).
-pub fn build_base(sd: &StateDict, sigma: f32) -> Result<ModelProto, ImportError> {
-    check_sigma(sigma)?;
+/// Base network F: `image` [N,C,H,W] in [0,1] -> `base` [N,C,H,W], denoised for the noise
+/// level (0-255 scale), clamped to [0,1]. Any H, W (odd sizes are padded inside).
+pub fn build_base(sd: &StateDict, sigma: NoiseLevel) -> Result<ModelProto, ImportError> {
+    if let NoiseLevel::Fixed(v) = sigma {
+        check_sigma(v)?;
+    }
     let (s, map) = params(sd)?;
     let mut b = OnnxBuilder::with_params(map);
     let x = image_input(&mut b, &s);
-    let input = front(&mut b, &x, &s, sigma);
+    let level = match sigma {
+        NoiseLevel::Fixed(v) => b.const_f32(&[1, 1, 1, 1], &[v / 255.0]),
+        NoiseLevel::Input => {
+            let per_image = b.input(SIGMA_INPUT, &[Dim::Named("N")]);
+            let shape = b.const_i64(&[4], &[-1, 1, 1, 1]);
+            let column = b.node("Reshape", &[&per_image.name, &shape.name], vec![], vec![x.dim(0), Some(1), Some(1), Some(1)]);
+            let scale = b.const_f32(&[1], &[1.0 / 255.0]);
+            b.node("Mul", &[&column.name, &scale.name], vec![], column.shape.clone())
+        }
+    };
+    let input = front(&mut b, &x, &s, &level);
     let y = body(&mut b, &input, &s, None);
     let up = b.pixel_shuffle(&y, SCALE);
     // crop the even padding away: up[..., :H, :W]
@@ -194,7 +219,8 @@ pub fn build_prior(sd: &StateDict, opts: PriorOptions) -> Result<(ModelProto, us
         Some(size) => resize_nearest(&mut b, &x, size),
         None => x,
     };
-    let input = front(&mut b, &x, &s, opts.sigma);
+    let level = b.const_f32(&[1, 1, 1, 1], &[opts.sigma / 255.0]);
+    let input = front(&mut b, &x, &s, &level);
     let feats = body(&mut b, &input, &s, Some(layer));
     // Mean pooling only: adding the spatial std per channel (192-d) did not separate clean
     // from noisy views any better in a kodim23 check (cosines 0.998 either way).
@@ -233,7 +259,8 @@ mod tests {
 
     #[test]
     fn bad_sigma_and_non_ffdnet_weights_are_refused() {
-        assert!(build_base(&StateDict::default(), 0.0).unwrap_err().to_string().contains("sigma"));
-        assert!(build_base(&StateDict::default(), 25.0).unwrap_err().to_string().contains("FFDNet"));
+        assert!(build_base(&StateDict::default(), NoiseLevel::Fixed(0.0)).unwrap_err().to_string().contains("sigma"));
+        assert!(build_base(&StateDict::default(), NoiseLevel::Fixed(25.0)).unwrap_err().to_string().contains("FFDNet"));
+        assert!(build_base(&StateDict::default(), NoiseLevel::Input).unwrap_err().to_string().contains("FFDNet"));
     }
 }
