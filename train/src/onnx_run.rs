@@ -26,7 +26,13 @@ impl OnnxGraph {
         let settings = ProviderSettings { threads: 1, ..Default::default() };
         let session = build_session(&bytes, Provider::Cpu, &settings, None)
             .map_err(|e| anyhow!("loading {}: {e}", path.display()))?;
-        let input = session.inputs().first().map(|i| i.name().to_string()).ok_or_else(|| anyhow!("{} has no inputs", path.display()))?;
+        let input = session
+            .inputs()
+            .iter()
+            .map(|i| i.name())
+            .find(|n| *n != SIGMA_INPUT)
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("{} has no image input", path.display()))?;
         let outputs: Vec<String> = session.outputs().iter().map(|o| o.name().to_string()).collect();
         let output = match output {
             Some(want) if outputs.iter().any(|o| o == want) => want.to_string(),
