@@ -23,7 +23,7 @@ declare -A VAL_RUN=([lowlight]=checkpoints/lowlight-live-v2-smooth [denoise-s15]
 # the blind live denoiser is held against FFDNet at sigma 25 (issue 11's target)
 declare -A SCORED_AS=([denoise-live]=denoise-s25)
 # same-budget pairs (committed checkpoints, whole photos): what the prior and R_p's width buy
-ABLATIONS="denoise-s25-crop256 denoise-s25-no-prior denoise-s25-meanfree denoise-s25-nearclip denoise-s25-nearclip-no-prior denoise-s50-meanfree denoise-s50-meanfree-no-prior denoise-s50-meanfree-kp144
+ABLATIONS="denoise-s25-crop256 denoise-s25-no-prior denoise-s25-meanfree denoise-s25-nearclip denoise-s25-nearclip-no-prior denoise-s50-meanfree denoise-s50-meanfree-no-prior denoise-s50-meanfree-kp144 denoise-s50-meanfree-no-prior-kp144
   lowlight-live-v3-fresh-r lowlight-live-v3-fresh-r-no-prior lowlight-live-v3-fresh-r384 lowlight-live-v3-fresh-r384-no-prior
   lowlight-live-v3-fresh-r384-seed2 lowlight-live-v3-fresh-r384-no-prior-seed2 lowlight-live-v3-fresh-r384-seed3 lowlight-live-v3-fresh-r384-no-prior-seed3
   lowlight-live-v3-fresh-r384-b8 lowlight-live-v3-fresh-r384-b8-no-prior lowlight-live-v3-fresh-r384-b8-seed2 lowlight-live-v3-fresh-r384-b8-no-prior-seed2
