@@ -338,8 +338,8 @@ impl TrainSet {
     }
 
     /// View `id` of the pool: a photo, a window of it (`prior_view` wide) and one draw of the
-    /// degradation chain, all a pure function of (seed, id). Returns (clean, degraded).
-    /// (clean, degraded, the noise level drawn: see [`apply_all_noted`]).
+    /// degradation chain, all a pure function of (seed, id). Returns (clean, degraded, the
+    /// noise level drawn: see [`apply_all_noted`]).
     pub fn synthetic_view(&self, id: u64) -> (Image, Image, Option<f32>) {
         let mut rng = Rng::derived(self.seed ^ 0x5649_4557_504F_4F4C, id);
         let ex = &self.examples[rng.below(self.examples.len())];
