@@ -115,6 +115,10 @@ pub fn export_with(run_dir: &Path, out: &Path, opts: &ExportOptions) -> Result<M
     let recipe = &run.recipe;
     let cfg = &run.model;
 
+    if opts.base.is_some() && !matches!(recipe.base, BaseSpec::Onnx { .. }) {
+        bail!("--base replaces a frozen ONNX base; {} trains its own F", recipe.name);
+    }
+
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut graphs = Graphs::default();
     let mut third_party = Vec::new();
@@ -152,9 +156,6 @@ pub fn export_with(run_dir: &Path, out: &Path, opts: &ExportOptions) -> Result<M
             files.push(("refiner.onnx".into(), g.bytes));
             third_party.extend(tp);
         }
-    }
-    if opts.base.is_some() && !matches!(recipe.base, BaseSpec::Onnx { .. }) {
-        bail!("--base replaces a frozen ONNX base; {} trains its own F", recipe.name);
     }
     if !recipe.prior.is_none() {
         let path = recipe.prior.path.as_ref().expect("validated: prior has a path");

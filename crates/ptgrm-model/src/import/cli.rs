@@ -129,10 +129,13 @@ pub fn run(cmd: &str, args: &[String]) -> Result<String, String> {
     };
     let (model, role) = match cmd {
         "import-mobilenet-v2" => (mobilenet_v2::build_prior(&sd, a.with_logits, a.exposure_mean), "prior G".to_string()),
-        "import-ffdnet" => match level {
-            ffdnet::NoiseLevel::Fixed(v) => (ffdnet::build_base(&sd, level), format!("base F (sigma {v})")),
-            ffdnet::NoiseLevel::Input => (ffdnet::build_base(&sd, level), "base F (noise level as input)".to_string()),
-        },
+        "import-ffdnet" => {
+            let role = match level {
+                ffdnet::NoiseLevel::Fixed(v) => format!("base F (sigma {v})"),
+                ffdnet::NoiseLevel::Input => "base F (noise level as input)".to_string(),
+            };
+            (ffdnet::build_base(&sd, level), role)
+        }
         "import-ffdnet-prior" => {
             let opts = ffdnet::PriorOptions { sigma, layer: a.layer, size: a.size };
             (ffdnet::build_prior(&sd, opts).map(|(m, _)| m), format!("prior G (restoration features, sigma {sigma})"))
