@@ -3,7 +3,8 @@
 # writes the tables to out/compare-denoise/report.md (docs/results-denoise.md quotes them):
 #   - splits of the validation photos made by scripts/val-split.sh from RUN_DIR's checkpoint
 #     (a gaussian_noise recipe) with the noise swapped: white Gaussian sigma 15, 25 and 50, and
-#     "camera" (sigma 5 plus signal-dependent shot noise 0.002-0.01, 8 bits). A bundle named
+#     "camera" (sigma 5 plus signal-dependent shot noise 0.002-0.01, 8 bits) and "camera-cfa"
+#     (the same noise demosaiced from a colour filter array, chroma 4:2:0). A bundle named
 #     denoise-sN (FFDNet with the noise level fixed) is scored on its own sigma only; blind
 #     bundles on every split;
 #   - `ptgrm eval --baseline` (PSNR/SSIM of input, base F, refined F + PTG-RM and the
@@ -30,11 +31,13 @@ mkdir -p "$OUT"
 REPORT=$OUT/report.md
 grep -q '^kind = "gaussian_noise"' "$RUN/recipe.toml" || { echo "no gaussian_noise degradation in $RUN/recipe.toml" >&2; exit 1; }
 
-SPLITS=(s15 s25 s50 camera)
+SPLITS=(s15 s25 s50 camera camera-cfa)
 for s in 15 25 50; do
   scripts/val-split.sh "$RUN" "$OUT/val-s$s" "s/^sigma = .*/sigma = [$s, $s]/"
 done
 scripts/val-split.sh "$RUN" "$OUT/val-camera" 's/^sigma = .*/sigma = [5, 5]\nshot = [0.002, 0.01]\nquantize = true/'
+# camera-cfa: the same noise as a real camera delivers it, demosaiced (blotches) and 4:2:0
+scripts/val-split.sh "$RUN" "$OUT/val-camera-cfa" 's/^sigma = .*/sigma = [5, 5]\nshot = [0.002, 0.01]\nquantize = true\nmosaic = 1.0\nchroma_subsample = 1.0/'
 
 {
   echo "Inputs: the five validation photos degraded from \`$RUN\`'s recipe (splits above); $(nproc) cores; $(date -u +%F)."

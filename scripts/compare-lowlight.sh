@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Compares low-light bundles on identical inputs, through the runtime as users run them, and
 # writes the tables to out/compare-lowlight/report.md (docs/results.md quotes them):
-#   - three splits of the validation photos, made by `train eval --save-images` from RUN_DIR's
+#   - four splits of the validation photos, made by `train eval --save-images` from RUN_DIR's
 #     checkpoint with the degradation (and seed) swapped: "v1" (recipes/lowlight-live-s8.toml's:
 #     exposure 3-30 %, 300-3000 photons; docs/results.md's inputs until v2), "wide" (RUN_DIR's own
-#     recipe) and "dark" (exposure 1-5 %, 50-300 photons: a camera at night);
+#     recipe), "dark" (exposure 1-5 %, 50-300 photons: a camera at night) and "camera" (the wide
+#     range through a colour filter array and 4:2:0 chroma, as a real camera delivers it);
 #   - `ptgrm eval --baseline` (PSNR/SSIM of base, refined and the non-learned baseline, and the
 #     refined output's blockiness: block-edge steps over other steps, photos ~1),
 #     `ptgrm artefacts` (grid score, temporal noise, prior flicker) and `ptgrm bench` (CPU,
@@ -16,7 +17,7 @@
 # Run it on a quiet machine (pause training: kill -STOP PID) when the speed figures matter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 2 ] || { sed -n '2,15p' "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,16p' "$0"; exit 2; }
 RUN=$1; shift
 TRAIN=${TRAIN:-target/release/train}
 PTGRM=${PTGRM:-target/release/ptgrm}
@@ -34,6 +35,7 @@ split() {
 split v1 "s/^seed = .*/seed = 20240601/; $LOWLIGHT_V1"
 split wide "$LOWLIGHT_WIDE"
 split dark "$LOWLIGHT_DARK"
+split camera "s/^seed = .*/seed = 20240602/; $LOWLIGHT_CAMERA"
 
 {
   echo "Inputs: the five validation photos degraded from \`$RUN\`'s recipe (splits above); $(nproc) cores; $(date -u +%F)."
@@ -41,7 +43,7 @@ split dark "$LOWLIGHT_DARK"
   printf '| bundle | split | input PSNR | base PSNR | refined PSNR | baseline PSNR | input SSIM | base SSIM | refined SSIM | baseline SSIM | refined blockiness |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n'
 } > "$REPORT"
 for m in "$@"; do
-  for s in v1 wide dark; do
+  for s in v1 wide dark camera; do
     "$PTGRM" eval --model "$m" --clean "$OUT/val-$s/clean" --degraded "$OUT/val-$s/degraded" --provider cpu --baseline --json \
       > "$OUT/$(basename "$m").$s.eval.json"
     python3 - "$OUT/$(basename "$m").$s.eval.json" "$m" "$s" >> "$REPORT" <<'EOF'

@@ -3,16 +3,17 @@
 # photos with one random exposure each put a standard error of about 0.5 dB on a mean gain (R
 # moves single photos by up to 2-3 dB: a frame-wide brightness bet), so one split can neither
 # confirm nor refute a +0.3 dB target. This scores each bundle on N seeded draws of the `v1`,
-# `wide` and `dark` ranges (scripts/lowlight-splits.sh) and prints, per range, the mean
+# `wide` and `dark` ranges and `camera` (scripts/lowlight-splits.sh) and prints, per range, the mean
 # refined - base PSNR over all photo-draws with its standard error, and the mean PSNR and SSIM
-# of refined and base.
+# of refined and base. `camera` is the wide range through a colour filter array and 4:2:0
+# chroma, as a real camera delivers it.
 #
 #   scripts/lowlight-seeds.sh RUN_DIR BUNDLE...      (N: SEEDS=6)
 #
 # Example: scripts/lowlight-seeds.sh checkpoints/lowlight-live-v2 models/lowlight out/lowlight-v3-fresh-r-no-prior
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 2 ] || { sed -n '2,11p' "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,13p' "$0"; exit 2; }
 RUN=$1; shift
 SEEDS=${SEEDS:-6}
 PTGRM=${PTGRM:-target/release/ptgrm}
@@ -24,11 +25,12 @@ for k in $(seq 1 "$SEEDS"); do
   [ -d "$OUT/v1-$k" ] || scripts/val-split.sh "$RUN" "$OUT/v1-$k" "s/^seed = .*/seed = 7000$k/; $LOWLIGHT_V1"
   [ -d "$OUT/wide-$k" ] || scripts/val-split.sh "$RUN" "$OUT/wide-$k" "s/^seed = .*/seed = 7100$k/; $LOWLIGHT_WIDE"
   [ -d "$OUT/dark-$k" ] || scripts/val-split.sh "$RUN" "$OUT/dark-$k" "s/^seed = .*/seed = 7200$k/; $LOWLIGHT_DARK"
+  [ -d "$OUT/camera-$k" ] || scripts/val-split.sh "$RUN" "$OUT/camera-$k" "s/^seed = .*/seed = 7300$k/; $LOWLIGHT_CAMERA"
 done
 echo "| bundle | split | draws | refined - base dB (mean +- s.e.) | refined PSNR | base PSNR | refined SSIM | base SSIM |"
 echo "|---|---|---|---|---|---|---|---|"
 for bundle in "$@"; do
-  for split in v1 wide dark; do
+  for split in v1 wide dark camera; do
     for k in $(seq 1 "$SEEDS"); do
       "$PTGRM" eval --model "$bundle" --clean "$OUT/$split-$k/clean" --degraded "$OUT/$split-$k/degraded" --provider cpu --json
     done | python3 -c '

@@ -6,3 +6,7 @@ LOWLIGHT_V1='s/^exposure = .*/exposure = [0.03, 0.3]/; s/^photons = .*/photons =
 LOWLIGHT_WIDE=''
 # dark: a camera at night (issue 10).
 LOWLIGHT_DARK='s/^exposure = .*/exposure = [0.01, 0.05]/; s/^photons = .*/photons = [50.0, 300.0]/'
+# camera: the wide range as a real camera delivers it, every capture sensed through an RGGB
+# colour filter array and demosaiced (noise in blotches, not per pixel) and its chroma
+# subsampled 4:2:0 (a webcam's YUV or MJPEG); train/src/degrade.rs, `mosaic`, `chroma_subsample`.
+LOWLIGHT_CAMERA='s/^cast = \(.*\)/cast = \1\nmosaic = 1.0\nchroma_subsample = 1.0/'

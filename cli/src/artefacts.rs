@@ -380,7 +380,7 @@ mod tests {
     #[test]
     fn brightening_alone_has_ratio_one_and_averaging_lowers_it() {
         let scene = synthetic_scene(64, 48);
-        let sensor = Sensor { exposure: 0.05, photons: 100.0, read_noise: 0.005 };
+        let sensor = Sensor { exposure: 0.05, photons: 100.0, read_noise: 0.005, cfa: false };
         let caps: Vec<RgbImage> = (0..6).map(|k| sensor.capture(&scene, k)).collect();
         let gain = 3.0;
         let bright: Vec<RgbImage> = caps.iter().map(|c| scale(c, gain)).collect();
@@ -410,8 +410,8 @@ mod tests {
     #[test]
     fn darker_sensors_give_darker_noisier_captures() {
         let scene = synthetic_scene(64, 48);
-        let bright = Sensor { exposure: 0.3, photons: 3000.0, read_noise: 0.001 }.capture(&scene, 1);
-        let dark = Sensor { exposure: 0.01, photons: 50.0, read_noise: 0.01 }.capture(&scene, 1);
+        let bright = Sensor { exposure: 0.3, photons: 3000.0, read_noise: 0.001, cfa: false }.capture(&scene, 1);
+        let dark = Sensor { exposure: 0.01, photons: 50.0, read_noise: 0.01, cfa: false }.capture(&scene, 1);
         assert!(mean(&[dark.clone()]) < 0.5 * mean(&[bright]));
         assert_eq!(dark.dimensions(), scene.dimensions());
     }
