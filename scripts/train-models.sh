@@ -20,7 +20,7 @@ INIT[lowlight-camera]="${INIT[lowlight]} checkpoints/lowlight-live-v4-gate-grid:
 # bundle -> steps its run adds to its recipe's schedule once the recipe's are done, one warm
 # restart per number (train fit --resume --extend-steps N; run.json records the running total,
 # so each happens once)
-declare -A EXTEND=()
+declare -A EXTEND=([lowlight-camera]=3000)
 # bundles whose F's deep levels ship as int8 (scripts/quantize-bundle.sh, after the export)
 declare -A QUANTIZE=([lowlight]=1 [denoise-live]=1 [lowlight-camera]=1)
 if [ $# -gt 0 ]; then BUNDLES=("$@"); else BUNDLES=(lowlight lowlight-camera lowlight-v1 lowlight-full denoise-s15 denoise-s25 denoise-s50 denoise-live); fi

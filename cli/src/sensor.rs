@@ -2,8 +2,7 @@
 //! scaled by the exposure, counted as photons (Poisson), given Gaussian read noise, encoded
 //! back and quantised to 8 bits. With `--cfa` the noise is that of a sensor behind an RGGB
 //! colour filter array, demosaiced bilinearly, as in a real camera, whose noise therefore comes
-//! in blotches a few pixels wide. Used by `ptgrm artefacts` and
-//! `ptgrm night`.
+//! in blotches a few pixels wide. Used by `ptgrm artefacts` and `ptgrm night`.
 
 use clap::Args;
 use image::RgbImage;
