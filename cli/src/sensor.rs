@@ -80,12 +80,13 @@ impl Sensor {
         };
         let value = |i: usize, c: usize| clean.get_pixel((i % w) as u32, (i / w) as u32)[c];
         let exposed = |v: u8| (v as f64 / 255.0).powf(2.2) * self.exposure;
-        let noisy: Vec<f64> = (0..w * h).map(|i| self.sense(value(i, site(i)), rng)).collect();
-        let exact: Vec<f64> = (0..w * h).map(|i| exposed(value(i, site(i)))).collect();
-        let (noisy, exact) = (demosaic(&noisy, w, h, site), demosaic(&exact, w, h, site));
+        // What each sensor pixel reads less the light that reached it; demosaicing is linear,
+        // so interpolating this is interpolating the noisy and noiseless frames' difference.
+        let raw_noise: Vec<f64> = (0..w * h).map(|i| self.sense(value(i, site(i)), rng) - exposed(value(i, site(i)))).collect();
+        let noise = demosaic(&raw_noise, w, h, site);
         RgbImage::from_fn(w as u32, h as u32, |x, y| {
             let i = y as usize * w + x as usize;
-            image::Rgb(std::array::from_fn(|c| encode((exposed(value(i, c)) + noisy[i][c] - exact[i][c]).clamp(0.0, 1.0))))
+            image::Rgb(std::array::from_fn(|c| encode((exposed(value(i, c)) + noise[i][c]).clamp(0.0, 1.0))))
         })
     }
 }

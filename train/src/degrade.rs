@@ -167,14 +167,11 @@ impl LowLight {
                 // noise (spreads it over neighbours) every camera shares, while what it does to
                 // detail depends on the camera's demosaicing, and bilinear's blur and fringes
                 // (5-9 levels RMS on the validation photos) are far worse than a real ISP's.
-                let (w, h) = (img.width, img.height);
-                let noisy = demosaic_bilinear(&s.sensed_through_cfa(img, red_site, rng), w, h, red_site);
-                let exact = demosaic_bilinear(&s.exposed_through_cfa(img, red_site), w, h, red_site);
+                let noise = demosaic_bilinear(&s.cfa_noise(img, red_site, rng), img.width, img.height, red_site);
                 let mut out = img.clone();
                 for c in 0..3 {
-                    for (i, v) in out.plane_mut(c).iter_mut().enumerate() {
-                        let noise = (noisy.plane(c)[i] - exact.plane(c)[i]) as f64;
-                        *v = (s.exposed(*v, c) + noise).clamp(0.0, 1.0).powf(1.0 / s.gamma) as f32;
+                    for (v, n) in out.plane_mut(c).iter_mut().zip(noise.plane(c)) {
+                        *v = (s.exposed(*v, c) + *n as f64).clamp(0.0, 1.0).powf(1.0 / s.gamma) as f32;
                     }
                 }
                 out
@@ -204,29 +201,20 @@ impl LowLightSample {
         (clean as f64).clamp(0.0, 1.0).powf(self.gamma) * (self.exposure * self.gains[c])
     }
 
-    /// The noiseless raw frame behind the colour filter array (see `sensed_through_cfa`).
-    fn exposed_through_cfa(&self, img: &Image, red_site: (usize, usize)) -> Vec<f32> {
+    /// The noise of a sensor behind an RGGB colour filter array, in linear light: at each
+    /// pixel, what the sensor reads of its filter's channel less the light that reached it.
+    /// Demosaicing is linear, so interpolating this field is the same as interpolating the
+    /// noisy and the noiseless raw frames and taking their difference.
+    fn cfa_noise(&self, img: &Image, red_site: (usize, usize), rng: &mut Rng) -> Vec<f32> {
         let w = img.width;
         (0..w * img.height)
             .map(|i| {
-                let c = cfa_channel(i / w, i % w, red_site);
-                self.exposed(img.at(c, i / w, i % w), c) as f32
+                let (y, x) = (i / w, i % w);
+                let c = cfa_channel(y, x, red_site);
+                let clean = img.at(c, y, x);
+                (self.sensed(clean, c, rng) - self.exposed(clean, c)) as f32
             })
             .collect()
-    }
-
-    /// The raw frame of a sensor behind an RGGB colour filter array: at each pixel only the
-    /// channel of its filter, in linear light.
-    fn sensed_through_cfa(&self, img: &Image, red_site: (usize, usize), rng: &mut Rng) -> Vec<f32> {
-        let (w, h) = (img.width, img.height);
-        let mut raw = vec![0.0f32; w * h];
-        for y in 0..h {
-            for x in 0..w {
-                let c = cfa_channel(y, x, red_site);
-                raw[y * w + x] = self.sensed(img.at(c, y, x), c, rng) as f32;
-            }
-        }
-        raw
     }
 }
 
@@ -286,18 +274,17 @@ pub fn subsample_chroma_420(img: &mut Image) {
     let luma = |r: f32, g: f32, b: f32| 0.299 * r + 0.587 * g + 0.114 * b;
     for by in (0..h).step_by(2) {
         for bx in (0..w).step_by(2) {
-            let pixels: Vec<(usize, usize)> =
-                [(0, 0), (0, 1), (1, 0), (1, 1)].iter().map(|&(dy, dx)| (by + dy, bx + dx)).filter(|&(y, x)| y < h && x < w).collect();
-            let (mut cb, mut cr) = (0.0f32, 0.0f32);
-            for &(y, x) in &pixels {
+            let block = || [(0, 0), (0, 1), (1, 0), (1, 1)].into_iter().map(move |(dy, dx)| (by + dy, bx + dx)).filter(|&(y, x)| y < h && x < w);
+            let (mut cb, mut cr, mut n) = (0.0f32, 0.0f32, 0.0f32);
+            for (y, x) in block() {
                 let (r, g, b) = (img.at(0, y, x), img.at(1, y, x), img.at(2, y, x));
                 let yv = luma(r, g, b);
                 cb += 0.564 * (b - yv);
                 cr += 0.713 * (r - yv);
+                n += 1.0;
             }
-            let n = pixels.len() as f32;
             let (cb, cr) = (cb / n, cr / n);
-            for &(y, x) in &pixels {
+            for (y, x) in block() {
                 let yv = luma(img.at(0, y, x), img.at(1, y, x), img.at(2, y, x));
                 let r = yv + cr / 0.713;
                 let b = yv + cb / 0.564;
