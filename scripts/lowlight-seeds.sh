@@ -6,9 +6,9 @@
 # `wide` and `dark` ranges and `camera` (scripts/lowlight-splits.sh) and prints, per range, the mean
 # refined - base PSNR over all photo-draws with its standard error, and the mean PSNR and SSIM
 # of refined and base. `camera` is the wide range through a colour filter array and 4:2:0
-# chroma, as a real camera delivers it.
+# chroma, as a real camera delivers it; `yuv420` and `cfa` are its two stages apart.
 #
-#   scripts/lowlight-seeds.sh RUN_DIR BUNDLE...      (N: SEEDS=6)
+#   scripts/lowlight-seeds.sh RUN_DIR BUNDLE...      (N: SEEDS=6; ranges: RANGES="v1 wide dark camera yuv420 cfa")
 #
 # Example: scripts/lowlight-seeds.sh checkpoints/lowlight-live-v2 models/lowlight out/lowlight-v3-fresh-r-no-prior
 set -euo pipefail
@@ -20,17 +20,22 @@ PTGRM=${PTGRM:-target/release/ptgrm}
 OUT=out/lowlight-seeds
 mkdir -p "$OUT"
 . scripts/lowlight-splits.sh
-for k in $(seq 1 "$SEEDS"); do
-  # Splits are kept: the same seeds give the same inputs for every later bundle.
-  [ -d "$OUT/v1-$k" ] || scripts/val-split.sh "$RUN" "$OUT/v1-$k" "s/^seed = .*/seed = 7000$k/; $LOWLIGHT_V1"
-  [ -d "$OUT/wide-$k" ] || scripts/val-split.sh "$RUN" "$OUT/wide-$k" "s/^seed = .*/seed = 7100$k/; $LOWLIGHT_WIDE"
-  [ -d "$OUT/dark-$k" ] || scripts/val-split.sh "$RUN" "$OUT/dark-$k" "s/^seed = .*/seed = 7200$k/; $LOWLIGHT_DARK"
-  [ -d "$OUT/camera-$k" ] || scripts/val-split.sh "$RUN" "$OUT/camera-$k" "s/^seed = .*/seed = 7300$k/; $LOWLIGHT_CAMERA"
+RANGES=${RANGES:-v1 wide dark camera yuv420 cfa}
+# range -> (seed prefix, sed script over the run's recipe)
+declare -A SEED=([v1]=7000 [wide]=7100 [dark]=7200 [camera]=7300 [yuv420]=7400 [cfa]=7500)
+declare -A EDIT=([v1]=$LOWLIGHT_V1 [wide]=$LOWLIGHT_WIDE [dark]=$LOWLIGHT_DARK [camera]=$LOWLIGHT_CAMERA
+  [yuv420]=$LOWLIGHT_YUV420 [cfa]=$LOWLIGHT_CFA)
+for split in $RANGES; do
+  [ -n "${SEED[$split]:-}" ] || { echo "lowlight-seeds: unknown range '$split' (known: ${!SEED[*]})" >&2; exit 2; }
+  for k in $(seq 1 "$SEEDS"); do
+    # Splits are kept: the same seeds give the same inputs for every later bundle.
+    [ -d "$OUT/$split-$k" ] || scripts/val-split.sh "$RUN" "$OUT/$split-$k" "s/^seed = .*/seed = ${SEED[$split]}$k/; ${EDIT[$split]}"
+  done
 done
 echo "| bundle | split | draws | refined - base dB (mean +- s.e.) | refined PSNR | base PSNR | refined SSIM | base SSIM |"
 echo "|---|---|---|---|---|---|---|---|"
 for bundle in "$@"; do
-  for split in v1 wide dark camera; do
+  for split in $RANGES; do
     for k in $(seq 1 "$SEEDS"); do
       "$PTGRM" eval --model "$bundle" --clean "$OUT/$split-$k/clean" --degraded "$OUT/$split-$k/degraded" --provider cpu --json
     done | python3 -c '

@@ -10,3 +10,9 @@ LOWLIGHT_DARK='s/^exposure = .*/exposure = [0.01, 0.05]/; s/^photons = .*/photon
 # colour filter array and demosaiced (noise in blotches, not per pixel) and its chroma
 # subsampled 4:2:0 (a webcam's YUV or MJPEG); train/src/degrade.rs, `mosaic`, `chroma_subsample`.
 LOWLIGHT_CAMERA='s/^cast = \(.*\)/cast = \1\nmosaic = 1.0\nchroma_subsample = 1.0/'
+# camera's two stages apart, to tell which one a model fails on:
+# yuv420: the wide range's plain noise with 4:2:0 chroma, as any YUV video brings it (a webcam's
+# YUY2 or MJPEG, a decoded H.264 file, `videoconvert` to I420 before the element).
+LOWLIGHT_YUV420='s/^cast = \(.*\)/cast = \1\nchroma_subsample = 1.0/'
+# cfa: the filter array's demosaiced noise with full chroma (a camera that delivers RGB).
+LOWLIGHT_CFA='s/^cast = \(.*\)/cast = \1\nmosaic = 1.0/'

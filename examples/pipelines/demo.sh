@@ -2,9 +2,10 @@
 # Runs ptgrestore on a camera-in-the-dark clip and writes a viewable side-by-side result
 # (left: input, right: restored).
 #   examples/pipelines/demo.sh [OUTPUT]        OUTPUT: out/demo.mp4 (default) or a .png path
-# Input: `ptgrm night` captures of data/val/kodim23.png (scripts/fetch-data.sh): 3 % exposure,
-# photon and read noise, a new noise draw every frame, as a night camera delivers. Without the
-# sample, GStreamer's test pattern darkened by videobalance (no noise).
+# Input: `ptgrm night --cfa` captures of data/val/kodim23.png (scripts/fetch-data.sh): 3 %
+# exposure, photon and read noise sensed through a colour filter array and demosaiced, a new
+# noise draw every frame, as a night camera delivers (CFA=0: independent per-pixel noise).
+# Without the sample, GStreamer's test pattern darkened by videobalance (no noise).
 # Model: $MODEL, else models/lowlight; if neither exists, an UNTRAINED generated bundle is used
 # so the pipeline still runs (its output is labelled as such and shows no restoration).
 source "$(dirname "$0")/common.sh"
@@ -30,7 +31,8 @@ if [ -f "$SAMPLE" ]; then
   CAPTURES=$ROOT/out/demo-night
   rm -rf "$CAPTURES"
   "$ROOT/target/release/ptgrm" night "$SAMPLE" "$CAPTURES" --frames "$FRAMES" \
-    --exposure "${EXPOSURE:-0.03}" --photons "${PHOTONS:-200}" --read-noise "${READ_NOISE:-0.005}" 2>/dev/null
+    --exposure "${EXPOSURE:-0.03}" --photons "${PHOTONS:-200}" --read-noise "${READ_NOISE:-0.005}" \
+    $([ "${CFA:-1}" = 0 ] || echo --cfa) 2>/dev/null
   SRC="multifilesrc location=$CAPTURES/%03d.png index=0 stop-index=$((FRAMES - 1)) caps=image/png,framerate=15/1 ! pngdec ! videoconvert"
   DARKEN=""
 else
