@@ -25,7 +25,7 @@ print("CPU figures are from the 2-core development machine and depend on its loa
 print("""Also generated, by their own scripts: docs/results-live.md (`scripts/compare-lowlight.sh`: the
 live low-light models on a dark and a wide split, grid, temporal noise, flicker) and
 docs/results-denoise.md (`scripts/compare-denoise.sh`: the FFDNet refiners and the live denoiser
-at sigma 15/25/50, split by pixel value). Training notes and every experiment: docs/training.md.
+at sigma 15/25/50, split by pixel value). Training: docs/training.md; every experiment: docs/training-log.md.
 """)
 
 runs = [pathlib.Path(line) for line in (out / "runs.txt").read_text().splitlines() if line.strip()] \

@@ -199,10 +199,10 @@ fn assert_refines_beyond_its_base(bundle: &str) {
 }
 
 /// R adds nothing measurable to the live denoiser (issue 11's +0.2 dB is out of reach at 1/8:
-/// docs/training.md, "How far R can go at 1/8"): on the shipped deeper F it ties F here
+/// docs/training-log.md, "How far R can go at 1/8"): on the shipped deeper F it ties F here
 /// (-0.001 dB; +0.00-0.01 on the whole validation photos), so this asserts what a user still
 /// relies on, that R does not make F worse beyond rounding: trained on 128 or 256 crops the
-/// same R took 1-2.3 dB off whole frames (docs/training.md, "R on frame-sized crops").
+/// same R took 1-2.3 dB off whole frames (docs/training-log.md, "R on frame-sized crops").
 #[test]
 fn live_denoiser_refiner_does_not_harm_its_base_on_validation_crops() {
     let (base, refined) = base_and_refined_psnr(&root().join("models").join("denoise-live"));
@@ -212,14 +212,14 @@ fn live_denoiser_refiner_does_not_harm_its_base_on_validation_crops() {
 
 /// The paper's claim on a third-party restorer: PTG-RM after the frozen FFDNet beats FFDNet
 /// (at sigma 50 here by 0.50 dB, 27.50 -> 28.00, with the shipped 4,000-step mean-free refiner,
-/// which ignores the prior: docs/training.md, "A frame-mean-free correction").
+/// which ignores the prior: docs/training-log.md, "A frame-mean-free correction").
 #[test]
 fn ffdnet_refiner_beats_ffdnet_at_sigma_50() {
     assert_refines_beyond_its_base("denoise-s50");
 }
 
 /// At sigma 25 by 0.03 dB here (31.80 -> 31.83; +0.06 on the whole validation photos), with the
-/// refiner trained on the 39 photos with little clipping (docs/training.md, "Why R ties FFDNet
+/// refiner trained on the 39 photos with little clipping (docs/training-log.md, "Why R ties FFDNet
 /// at sigma 25"); the refiner trained on all 60 photos lost 0.09 dB here.
 #[test]
 fn ffdnet_refiner_beats_ffdnet_at_sigma_25() {

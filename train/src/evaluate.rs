@@ -127,7 +127,7 @@ pub fn score_all(
 /// pooled over all images and split by the clean channel value: within [`NEAR_LEVELS`] of 0
 /// or 255, where a noisy input is often clipped and a frozen denoiser is biased, and the
 /// mid-tones. Why: a refiner's mean PSNR can hide a large gain on the few near-0/1 values
-/// next to a small loss on the rest (docs/training.md, "Why R ties FFDNet at sigma 25").
+/// next to a small loss on the rest (docs/training-log.md, "Why R ties FFDNet at sigma 25").
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ValueSplit {
     /// Share of all channel values that are near 0/255.

@@ -101,7 +101,7 @@ pub struct TrainConfig {
     /// Why: there a noisy input is clipped at the noise levels trained, and a frozen denoiser
     /// trained on unclipped noise is biased; the wallpapers among the training photos have
     /// about 20 % of their values there, ordinary photos about 5 %, and at weight 1 the
-    /// clipped values' large errors drive R while it adds error on mid-tones (docs/training.md,
+    /// clipped values' large errors drive R while it adds error on mid-tones (docs/training-log.md,
     /// "Why R ties FFDNet at sigma 25"). The tch backend only.
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub near_clip_weight: f64,
@@ -112,7 +112,7 @@ pub struct TrainConfig {
     /// what an F on the 2x2 space-to-depth view passes through of the input's sub-position
     /// means is a 0.03-level structure that the Charbonnier and SSIM terms hardly see; with
     /// this term at 0.01 the low-light F's phase-noise gate cut the grid score to 1.19, without
-    /// it to 1.61 (docs/training.md, "A phase-noise gate"). Against a Charbonnier-only loss it
+    /// it to 1.61 (docs/training-log.md, "A phase-noise gate"). Against a Charbonnier-only loss it
     /// weighs about 5x more. The tch backend only.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub grid_weight: f64,

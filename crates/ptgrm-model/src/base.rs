@@ -79,7 +79,7 @@ pub struct BaseConfig {
     /// back): F's only view beyond its receptive field. Why: at 1/2 resolution the live
     /// denoiser's U-Net sees about 100 pixels, too little to tell a dark object from a dark
     /// exposure, and as a low-light F it restored structure better than v2 but brightness
-    /// worse (docs/training.md, "Live low-light v3"). With `zero_init_ending` the last linear
+    /// worse (docs/training-log.md, "Live low-light v3"). With `zero_init_ending` the last linear
     /// starts at zero, so a fine-tune that adds it starts as its checkpoint's function.
     pub global_context: bool,
     /// Res blocks start as the identity: their second conv's weight and bias start at zero
@@ -93,7 +93,7 @@ pub struct BaseConfig {
     /// the low-light F, which brightens 10x and more, turned that into a dark border on flat
     /// night frames (its 16-pixel edge strips 5-7 levels of 255 below the centre, 15-20 after
     /// R's brightening). With edge padding a flat frame stays flat to its edge (F alone within
-    /// 1.4 levels, models/lowlight since 2026-12-05 within 4: docs/training.md, "Edge padding
+    /// 1.4 levels, models/lowlight since 2026-12-05 within 4: docs/training-log.md, "Edge padding
     /// in F"). Same parameters; changes the function near the edge, so a trained F needs a
     /// fine-tune to use it.
     pub replicate_padding: bool,

@@ -90,7 +90,7 @@ pub struct RefinerConfig {
     /// Remove the frame-wide mean (per image and channel) of R's correction Ī − Î, so R may
     /// reshape F's output but not shift the colour of the whole frame. Why: on FFDNet at sigma
     /// 25, R learned a frame-wide "blue down" from training photos whose skies clip, which wins
-    /// where the input really clips and costs ~1 dB elsewhere (docs/training.md, "Denoising
+    /// where the input really clips and costs ~1 dB elsewhere (docs/training-log.md, "Denoising
     /// on FFDNet at scale"). The mean is over R's input (a whole frame, or one tile of a
     /// tiled frame). Not available with `fused_upsampling` (R never sees Î at full resolution).
     pub mean_free_correction: bool,
@@ -98,14 +98,14 @@ pub struct RefinerConfig {
     /// last hidden layer. Why: at nf 16 the H/4 latent carries one value per pixel, fewer than
     /// the three channels of correction R must predict, so R could only make smooth changes
     /// to F's output; on FFDNet at sigma 25 it gained where inputs clip and lost on mid-tones
-    /// (docs/training.md, "A full-resolution path for R"). R still starts at F's output (the
+    /// (docs/training-log.md, "A full-resolution path for R"). R still starts at F's output (the
     /// head is zero-initialised). Off in the paper's structure and every bundle before it.
     pub full_res_skip: bool,
     /// Add a mapping of the degraded input's exposure (per-channel frame mean, compressed by a
     /// fourth root) to T_m and T_c. Why: R's encoder instance-normalises its first features,
     /// which removes a frame-wide gain, so on night captures the prior g was R's only exposure
     /// signal and its ablation measured "exposure vs none" as much as "semantics vs none"
-    /// (docs/training.md, "A stronger structure term and an exposure-normalised prior").
+    /// (docs/training-log.md, "A stronger structure term and an exposure-normalised prior").
     /// Zero-initialised, so a run started from a checkpoint without it starts at that
     /// checkpoint's function. Needs the prior mappings (prior modes guided and no-prior). The
     /// mean is over R's input: a whole frame, or one tile of a tiled frame.
@@ -115,7 +115,7 @@ pub struct RefinerConfig {
     /// border low-light R drew on flat night frames (R at batch 8: the 16-pixel edge strips
     /// 10-12 levels below the centre either way); that border came from F's zero padding,
     /// which R brightened along with the frame ([`crate::base::BaseConfig::replicate_padding`];
-    /// docs/training.md, "Edge padding in F"). With both, the strips are within 4 levels. Same
+    /// docs/training-log.md, "Edge padding in F"). With both, the strips are within 4 levels. Same
     /// parameters; changes the function, so it needs training.
     pub replicate_padding: bool,
     /// R also predicts, per pixel, a zero-sum 3x3 filter that it applies to F's output before
@@ -128,7 +128,7 @@ pub struct RefinerConfig {
     /// of the decoder's last features, so a run started from a checkpoint without it starts at
     /// that checkpoint's function. Full resolution only (internal_scale 1). Trained on FFDNet
     /// at sigma 25 it tied the refiner without it (+0.07 dB): R left the filter all but closed
-    /// (docs/training.md, "A filter of F's output").
+    /// (docs/training-log.md, "A filter of F's output").
     pub restored_filter: bool,
 }
 
