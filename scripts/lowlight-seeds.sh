@@ -6,9 +6,10 @@
 # `wide` and `dark` ranges and `camera` (scripts/lowlight-splits.sh) and prints, per range, the mean
 # refined - base PSNR over all photo-draws with its standard error, and the mean PSNR and SSIM
 # of refined and base. `camera` is the wide range through a colour filter array and 4:2:0
-# chroma, as a real camera delivers it; `yuv420` and `cfa` are its two stages apart.
+# chroma, as a real camera delivers it; `yuv420` and `cfa` are its two stages apart; `lit` is a
+# well-lit scene (exposure 30-100 %), which a live filter should leave nearly as it is.
 #
-#   scripts/lowlight-seeds.sh RUN_DIR BUNDLE...      (N: SEEDS=6; ranges: RANGES="v1 wide dark camera yuv420 cfa")
+#   scripts/lowlight-seeds.sh RUN_DIR BUNDLE...      (N: SEEDS=6; ranges: RANGES="v1 wide dark camera yuv420 cfa lit")
 #
 # Example: scripts/lowlight-seeds.sh checkpoints/lowlight-live-v2 models/lowlight out/lowlight-v3-fresh-r-no-prior
 set -euo pipefail
@@ -20,11 +21,11 @@ PTGRM=${PTGRM:-target/release/ptgrm}
 OUT=out/lowlight-seeds
 mkdir -p "$OUT"
 . scripts/lowlight-splits.sh
-RANGES=${RANGES:-v1 wide dark camera yuv420 cfa}
+RANGES=${RANGES:-v1 wide dark camera yuv420 cfa lit}
 # range -> (seed prefix, sed script over the run's recipe)
-declare -A SEED=([v1]=7000 [wide]=7100 [dark]=7200 [camera]=7300 [yuv420]=7400 [cfa]=7500)
+declare -A SEED=([v1]=7000 [wide]=7100 [dark]=7200 [camera]=7300 [yuv420]=7400 [cfa]=7500 [lit]=7600)
 declare -A EDIT=([v1]=$LOWLIGHT_V1 [wide]=$LOWLIGHT_WIDE [dark]=$LOWLIGHT_DARK [camera]=$LOWLIGHT_CAMERA
-  [yuv420]=$LOWLIGHT_YUV420 [cfa]=$LOWLIGHT_CFA)
+  [yuv420]=$LOWLIGHT_YUV420 [cfa]=$LOWLIGHT_CFA [lit]=$LOWLIGHT_LIT)
 for split in $RANGES; do
   [ -n "${SEED[$split]:-}" ] || { echo "lowlight-seeds: unknown range '$split' (known: ${!SEED[*]})" >&2; exit 2; }
   for k in $(seq 1 "$SEEDS"); do

@@ -16,3 +16,6 @@ LOWLIGHT_CAMERA='s/^cast = \(.*\)/cast = \1\nmosaic = 1.0\nchroma_subsample = 1.
 LOWLIGHT_YUV420='s/^cast = \(.*\)/cast = \1\nchroma_subsample = 1.0/'
 # cfa: the filter array's demosaiced noise with full chroma (a camera that delivers RGB).
 LOWLIGHT_CFA='s/^cast = \(.*\)/cast = \1\nmosaic = 1.0/'
+# lit: a well-lit scene or a camera whose auto-exposure has already raised its gain (exposure
+# 30-100 %, moderate noise): a live filter sees these too, and should leave them nearly as they are.
+LOWLIGHT_LIT='s/^exposure = .*/exposure = [0.3, 1.0]/; s/^photons = .*/photons = [300.0, 3000.0]/; s/^read_noise = .*/read_noise = [0.0005, 0.005]/'

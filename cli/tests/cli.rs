@@ -453,6 +453,29 @@ fn the_default_low_light_model_cleans_a_cameras_demosaiced_noise() {
     assert!(with_default > with_plain + 1.0, "default {with_default:.2} dB, plain-sensor model {with_plain:.2} dB");
 }
 
+/// A live camera also sees lit scenes (lights switched on, an auto-exposure that has already
+/// raised the gain). The default was trained on exposures up to 100 %, so a well-exposed noisy
+/// capture keeps roughly its brightness; models trained only on dark captures brightened it by
+/// half and washed out its highlights (12.4 dB against the photo).
+#[test]
+fn the_default_low_light_model_does_not_wash_out_a_well_exposed_frame() {
+    let dir = workdir("well-exposed");
+    let photo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/val/kodim23.png");
+    assert!(photo.exists(), "{} missing: scripts/fetch-data.sh fetches the validation photos", photo.display());
+    let captures = dir.join("captures");
+    assert_ok(&ptgrm(&["night", s(&photo), s(&captures), "--frames", "2", "--cfa", "--exposure", "1", "--photons", "1000"]));
+    let clean = read_rgb(&photo);
+    let mean = |img: &image::RgbImage| img.iter().map(|&v| v as f64).sum::<f64>() / img.len() as f64;
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/lowlight");
+    for k in 0..2 {
+        let restored = dir.join(format!("restored-{k}.png"));
+        assert_ok(&restore(&model, &captures.join(format!("{k:03}.png")), &restored, &[]));
+        let out = read_rgb(&restored);
+        let (gain, quality) = (mean(&out) / mean(&clean), psnr(&out, &clean));
+        assert!(gain < 1.25 && quality > 20.0, "capture {k}: brightness x{gain:.2}, {quality:.2} dB against the photo");
+    }
+}
+
 #[test]
 fn night_writes_darker_noisy_captures_that_differ_per_frame() {
     let dir = workdir("night");

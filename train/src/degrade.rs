@@ -101,6 +101,11 @@ pub struct LowLight {
     /// Cb and Cr averaged over 2x2 blocks and repeated), as a webcam's YUV or MJPEG frames are
     /// before `videoconvert` turns them into RGB. Default 0.
     pub chroma_subsample: f64,
+    /// Probability that a capture is well exposed (exposure 1, no colour cast: what a camera's
+    /// auto-exposure and white balance deliver in a lit room), so that only its noise is to be
+    /// removed. Why: a model that saw only under-exposed captures brightens whatever it gets; a
+    /// live filter also sees lit scenes and should pass them nearly as they are. Default 0.
+    pub well_exposed: f64,
 }
 
 impl Default for LowLight {
@@ -114,6 +119,7 @@ impl Default for LowLight {
             quantize: true,
             mosaic: 0.0,
             chroma_subsample: 0.0,
+            well_exposed: 0.0,
         }
     }
 }
@@ -139,7 +145,7 @@ impl LowLight {
         }
         let mean = gains.iter().sum::<f64>() / 3.0;
         gains.iter_mut().for_each(|g| *g /= mean);
-        LowLightSample {
+        let mut sample = LowLightSample {
             exposure: rng.log_range(self.exposure[0], self.exposure[1]),
             gamma: rng.range(self.gamma[0], self.gamma[1]),
             photons: rng.log_range(self.photons[0], self.photons[1]),
@@ -148,7 +154,12 @@ impl LowLight {
             // Drawn only when asked for, so recipes without them keep their draws.
             mosaic: (self.mosaic > 0.0 && rng.uniform() < self.mosaic).then(|| (rng.below(2), rng.below(2))),
             chroma_subsample: self.chroma_subsample > 0.0 && rng.uniform() < self.chroma_subsample,
+        };
+        if self.well_exposed > 0.0 && rng.uniform() < self.well_exposed {
+            sample.exposure = 1.0;
+            sample.gains = [1.0; 3];
         }
+        sample
     }
 
     pub fn apply(&self, img: &Image, s: &LowLightSample, rng: &mut Rng) -> Image {

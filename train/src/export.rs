@@ -185,15 +185,16 @@ pub fn export_with(run_dir: &Path, out: &Path, opts: &ExportOptions) -> Result<M
     let mut metrics = ck.state.metrics.clone();
     metrics.insert("parameters_base".into(), count_prefix(&params, "base.") as f64);
     metrics.insert("parameters_refiner".into(), count_prefix(&params, "refiner.") as f64);
-    // A run started from another run's parameters is reproduced by that run first.
+    // A run started from another run's parameters is reproduced by that run first, and that
+    // run by its own source: the whole chain, oldest first.
     let (source_command, source_note) = match &recipe.train.init_from {
         None => (String::new(), None),
         Some(from) => {
-            let dir = if from.is_dir() { from.clone() } else { from.parent().map(Path::to_path_buf).unwrap_or_default() };
+            let dir = run_dir_of(from);
             let source = RunDir::open(&dir).with_context(|| format!("train.init_from {} (needed for the provenance)", from.display()))?;
             let sck = Checkpoint::read(&source.checkpoint())?;
             (
-                format!("{} && ", source.info.command),
+                source_chain(from)?.iter().map(|c| format!("{c} && ")).collect::<String>(),
                 Some(format!(
                     "started from the parameters of {} ({} steps, {:.0} s); steps and wall time are this run's",
                     dir.display(),
@@ -245,4 +246,31 @@ pub fn export_with(run_dir: &Path, out: &Path, opts: &ExportOptions) -> Result<M
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
     write_bundle(out, &manifest, &refs).map_err(|e| anyhow!("writing bundle {}: {e}", out.display()))?;
     Manifest::read(out).map_err(|e| anyhow!("bundle written to {} does not read back: {e}", out.display()))
+}
+
+/// The run directory `train.init_from` names (a run directory or a checkpoint file in one).
+fn run_dir_of(from: &Path) -> PathBuf {
+    if from.is_dir() { from.to_path_buf() } else { from.parent().map(Path::to_path_buf).unwrap_or_default() }
+}
+
+/// The commands that made the run at `from`, oldest first: each run's fit and warm restarts,
+/// back through its own `train.init_from` to a run that started from its seeded initialisation.
+fn source_chain(from: &Path) -> Result<Vec<String>> {
+    const MAX_RUNS: usize = 64;
+    let mut chain = Vec::new();
+    let mut next = Some(from.to_path_buf());
+    while let Some(from) = next {
+        if chain.len() == MAX_RUNS {
+            bail!("train.init_from chains more than {MAX_RUNS} runs (a cycle?) at {}", from.display());
+        }
+        let dir = run_dir_of(&from);
+        let run = RunDir::open(&dir).with_context(|| format!("train.init_from {} (needed for the provenance)", from.display()))?;
+        chain.push(match run.info.extended_steps {
+            0 => run.info.command.clone(),
+            n => format!("{} && train fit --out {} --resume --extend-steps {n}", run.info.command, dir.display()),
+        });
+        next = run.recipe.train.init_from.clone();
+    }
+    chain.reverse();
+    Ok(chain)
 }

@@ -259,6 +259,15 @@ impl Recipe {
         if self.data.val.is_empty() && self.data.val_pairs.is_empty() {
             bail!("data.val or data.val_pairs must name at least one folder (validation is required)");
         }
+        for d in &self.degradation {
+            if let Degradation::LowLight(l) = d {
+                for (name, p) in [("mosaic", l.mosaic), ("chroma_subsample", l.chroma_subsample), ("well_exposed", l.well_exposed)] {
+                    if !(0.0..=1.0).contains(&p) {
+                        bail!("low_light {name} is a probability and must be in [0, 1], got {p}");
+                    }
+                }
+            }
+        }
         if !["lowlight", "denoise", "derain", "deblur", "test"].contains(&self.task.as_str()) {
             bail!("task {:?} is not one of lowlight, denoise, derain, deblur, test", self.task);
         }
@@ -287,6 +296,14 @@ mod tests {
             }
         }
         assert!(seen >= 10, "only {seen} recipes found");
+    }
+
+    #[test]
+    fn a_low_light_probability_outside_0_to_1_is_refused_by_name() {
+        let with = |field: &str| MINIMAL.replace("[train]", &format!("[[degradation]]\nkind = \"low_light\"\n{field}\n\n[train]"));
+        let e = Recipe::parse(&with("well_exposed = 1.5"), "test").unwrap_err();
+        assert!(format!("{e:#}").contains("well_exposed"), "{e:#}");
+        assert!(Recipe::parse(&with("well_exposed = 0.1"), "test").is_ok());
     }
 
     #[test]

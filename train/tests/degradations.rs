@@ -90,6 +90,28 @@ fn low_light_scales_linear_brightness_by_the_exposure() {
 }
 
 #[test]
+fn well_exposed_captures_keep_the_scene_and_the_rest_stay_dark() {
+    let clean = random_image(64, 48, 6);
+    let quiet = LowLight { photons: [1e12, 1e12], read_noise: [1e-9, 1e-9], quantize: false, ..LowLight::default() };
+    let ll = LowLight { well_exposed: 0.3, ..quiet.clone() };
+    let mut rng = Rng::new(8);
+    let (mut exposed, n) = (0, 400);
+    for _ in 0..n {
+        let s = ll.sample(&mut rng);
+        if s.exposure == 1.0 {
+            exposed += 1;
+            assert_eq!(s.gains, [1.0; 3], "a well-exposed capture is also white-balanced");
+            let out = ll.apply(&clean, &s, &mut Rng::new(9));
+            let worst = out.data.iter().zip(&clean.data).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(worst < 1e-3, "a noiseless well-exposed capture is the scene: off by {worst}");
+        } else {
+            assert!(s.exposure <= quiet.exposure[1]);
+        }
+    }
+    assert!((90..150).contains(&exposed), "{exposed} of {n} captures well exposed at probability 0.3");
+}
+
+#[test]
 fn low_light_noise_follows_poisson_gaussian_model() {
     let (x, gamma, e, photons, read) = (0.6f64, 2.2, 0.1, 1000.0, 0.002);
     let clean = Image::filled(200, 200, [x as f32; 3]);

@@ -369,6 +369,15 @@ fn init_from_starts_a_run_from_another_runs_parameters() {
     let command = m.provenance.command.as_deref().unwrap();
     assert!(command.starts_with("train fit --recipe") && command.contains(&format!("--out {}", source.display())), "{command}");
     assert!(m.provenance.note.as_deref().is_some_and(|n| n.contains("started from the parameters of")), "{:?}", m.provenance.note);
+    // A run started from that one records the whole chain, oldest first.
+    let again = fx.root.join("again.toml");
+    std::fs::write(&again, tune.replace(&format!("init_from = \"{}\"", source.display()), &format!("init_from = \"{}\"", out.display()))).unwrap();
+    let last = fx.root.join("again");
+    fit_run(Some(&again), &last, false, None);
+    let m = ptgrm_train::export::export(&last, &fx.root.join("again-bundle")).unwrap();
+    let command = m.provenance.command.as_deref().unwrap();
+    let at = |run: &Path| command.find(&format!("--out {} ", run.display())).unwrap_or_else(|| panic!("{} missing: {command}", run.display()));
+    assert!(at(&source) < at(&out) && at(&out) < at(&last), "{command}");
 
     let wider = tune.replace("width = 8", "width = 12");
     std::fs::write(&recipe, wider).unwrap();
