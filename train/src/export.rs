@@ -224,13 +224,9 @@ pub fn export_with(run_dir: &Path, out: &Path, opts: &ExportOptions) -> Result<M
             recipe: Some(run.info.recipe_path.clone()),
             recipe_text: Some(run.recipe_text.clone()),
             command: Some(format!(
-                "{}{}{} && train export --run {} --out {}{}",
+                "{}{} && train export --run {} --out {}{}",
                 source_command,
-                run.info.command,
-                match run.info.extended_steps {
-                    0 => String::new(),
-                    n => format!(" && train fit --out {} --resume --extend-steps {n}", run_dir.display()),
-                },
+                run.info.commands_to(run_dir),
                 run_dir.display(),
                 out.display(),
                 opts.base.as_ref().map(|b| format!(" --base {}", b.display())).unwrap_or_default()
@@ -265,10 +261,7 @@ fn source_chain(from: &Path) -> Result<Vec<String>> {
         }
         let dir = run_dir_of(&from);
         let run = RunDir::open(&dir).with_context(|| format!("train.init_from {} (needed for the provenance)", from.display()))?;
-        chain.push(match run.info.extended_steps {
-            0 => run.info.command.clone(),
-            n => format!("{} && train fit --out {} --resume --extend-steps {n}", run.info.command, dir.display()),
-        });
+        chain.push(run.info.commands_to(&dir));
         next = run.recipe.train.init_from.clone();
     }
     chain.reverse();

@@ -28,6 +28,29 @@ pub struct RunInfo {
     pub extended_steps: u64,
 }
 
+impl RunInfo {
+    /// The directory `train fit` created the run in (the `--out` of [`RunInfo::command`]); the
+    /// run may since have been snapshotted or copied elsewhere.
+    pub fn fit_out(&self) -> Option<&str> {
+        self.command.strip_prefix("train fit --recipe ")?.rsplit_once(" --out ").map(|(_, out)| out)
+    }
+
+    /// The commands that leave this run's state in `at`: its fit, its warm restarts (run in the
+    /// fit's own directory, as they happened), and a snapshot to `at` when that is another
+    /// directory, so that a recipe whose `train.init_from` names `at` finds it there.
+    pub fn commands_to(&self, at: &Path) -> String {
+        let fit_out = self.fit_out().map(PathBuf::from).unwrap_or_else(|| at.to_path_buf());
+        let mut commands = self.command.clone();
+        if self.extended_steps > 0 {
+            commands += &format!(" && train fit --out {} --resume --extend-steps {}", fit_out.display(), self.extended_steps);
+        }
+        if fit_out != at {
+            commands += &format!(" && train snapshot --run {} --out {}", fit_out.display(), at.display());
+        }
+        commands
+    }
+}
+
 fn is_zero(v: &u64) -> bool {
     *v == 0
 }

@@ -339,6 +339,15 @@ fn extend_steps_lengthens_a_finished_run_with_the_stretched_schedule() {
     let m = ptgrm_train::export::export(&out, &fx.root.join("ext-bundle")).unwrap();
     assert_eq!(m.provenance.steps, STEPS + 8);
     assert!(m.provenance.command.as_deref().unwrap().contains("--extend-steps 8"));
+    // Exported from a snapshot kept elsewhere, the provenance still extends the directory the
+    // fit wrote (the copy is already extended) and then snapshots it to where the export reads.
+    let kept = fx.root.join("kept");
+    ptgrm_train::run::snapshot(&out, &kept).unwrap();
+    let m = ptgrm_train::export::export(&kept, &fx.root.join("kept-bundle")).unwrap();
+    let command = m.provenance.command.as_deref().unwrap();
+    let (o, k) = (out.display(), kept.display());
+    let want = format!("--out {o} && train fit --out {o} --resume --extend-steps 8 && train snapshot --run {o} --out {k} && train export --run {k} ");
+    assert!(command.contains(&want), "{command}");
     let e = format!("{:#}", fit(&FitOptions { recipe: Some(&fx.recipe), out: &fx.root.join("new"), ..opts(3, false) }).unwrap_err());
     assert!(e.contains("--resume"), "{e}");
 }
