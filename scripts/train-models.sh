@@ -9,15 +9,16 @@
 # so resuming it is a no-op). CPU times on the 2-core development machine: models/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-declare -A RECIPE=([lowlight]=lowlight-live-lit-r [lowlight-v1]=lowlight-live-s8 [lowlight-full]=lowlight [denoise-s15]=denoise-s15-midtones [denoise-s25]=denoise-s25-nearclip [denoise-s50]=denoise-s50-meanfree-no-prior [denoise-live]=denoise-live-deep15-r512
+declare -A RECIPE=([lowlight]=lowlight-live-lit-normal-r [lowlight-v1]=lowlight-live-s8 [lowlight-full]=lowlight [denoise-s15]=denoise-s15-midtones [denoise-s25]=denoise-s25-nearclip [denoise-s50]=denoise-s50-meanfree-no-prior [denoise-live]=denoise-live-deep15-r512
   [lowlight-plain]=lowlight-live-v4-gate-grid)
 # bundle -> the runs its recipe's train.init_from chain needs, in order: DIR:RECIPE trains RECIPE
 # in DIR; DIR:FROM+N copies run FROM to DIR and continues it by N steps (one warm restart)
 declare -A INIT=([lowlight-plain]="checkpoints/denoise-live-fast:denoise-live-fast checkpoints/lowlight-live-v3:lowlight-live-v3 checkpoints/lowlight-live-v3-context:lowlight-live-v3-context checkpoints/lowlight-live-v3-crop256:lowlight-live-v3-crop256 checkpoints/lowlight-live-v3-crop256-edge:lowlight-live-v3-crop256-edge checkpoints/lowlight-live-v4-deep:lowlight-live-v4-deep checkpoints/lowlight-live-v4-deep-crop384:lowlight-live-v4-deep-crop384 checkpoints/lowlight-live-v4-deep-r384:lowlight-live-v4-deep-r384"
   [denoise-live]="checkpoints/denoise-live-fast:denoise-live-fast checkpoints/denoise-live-fast-40k:checkpoints/denoise-live-fast+24000 checkpoints/denoise-live-deep:denoise-live-deep checkpoints/denoise-live-deep-50k:checkpoints/denoise-live-deep+20000 checkpoints/denoise-live-deep15:denoise-live-deep15")
 # the default continues the plain-sensor bundle's whole chain: F fine-tuned on camera captures
-# (one warm restart of 3,000 steps), then on exposures up to 100 %, then R refitted to that F
-INIT[lowlight]="${INIT[lowlight-plain]} checkpoints/lowlight-live-v4-gate-grid:lowlight-live-v4-gate-grid checkpoints/lowlight-live-camera:lowlight-live-camera checkpoints/lowlight-live-camera-6k:checkpoints/lowlight-live-camera+3000 checkpoints/lowlight-live-lit:lowlight-live-lit"
+# (one warm restart of 3,000 steps), then on exposures up to 100 % with a tenth well exposed,
+# then R refitted to that F
+INIT[lowlight]="${INIT[lowlight-plain]} checkpoints/lowlight-live-v4-gate-grid:lowlight-live-v4-gate-grid checkpoints/lowlight-live-camera:lowlight-live-camera checkpoints/lowlight-live-camera-6k:checkpoints/lowlight-live-camera+3000 checkpoints/lowlight-live-lit-normal:lowlight-live-lit-normal"
 # bundle -> steps its run adds to its recipe's schedule once the recipe's are done, one warm
 # restart per number (train fit --resume --extend-steps N; run.json records the running total,
 # so each happens once)

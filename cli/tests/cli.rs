@@ -454,9 +454,10 @@ fn the_default_low_light_model_cleans_a_cameras_demosaiced_noise() {
 }
 
 /// A live camera also sees lit scenes (lights switched on, an auto-exposure that has already
-/// raised the gain). The default was trained on exposures up to 100 %, so a well-exposed noisy
-/// capture keeps roughly its brightness; models trained only on dark captures brightened it by
-/// half and washed out its highlights (12.4 dB against the photo).
+/// raised the gain). The default was trained on exposures up to 100 %, a tenth exactly well
+/// exposed, so a well-exposed noisy capture keeps its brightness to about 8 % (27.6 dB against
+/// the photo); trained on exposures up to 100 % alone it gained 15 % (23.3 dB), and models
+/// trained only on dark captures brightened it by half and washed out its highlights (12.4 dB).
 #[test]
 fn the_default_low_light_model_does_not_wash_out_a_well_exposed_frame() {
     let dir = workdir("well-exposed");
@@ -472,7 +473,7 @@ fn the_default_low_light_model_does_not_wash_out_a_well_exposed_frame() {
         assert_ok(&restore(&model, &captures.join(format!("{k:03}.png")), &restored, &[]));
         let out = read_rgb(&restored);
         let (gain, quality) = (mean(&out) / mean(&clean), psnr(&out, &clean));
-        assert!(gain < 1.25 && quality > 20.0, "capture {k}: brightness x{gain:.2}, {quality:.2} dB against the photo");
+        assert!(gain < 1.12 && quality > 25.0, "capture {k}: brightness x{gain:.2}, {quality:.2} dB against the photo");
     }
 }
 
