@@ -35,9 +35,10 @@ impl RunInfo {
         self.command.strip_prefix("train fit --recipe ")?.rsplit_once(" --out ").map(|(_, out)| out)
     }
 
-    /// The commands that leave this run's state in `at`: its fit, its warm restarts (run in the
-    /// fit's own directory, as they happened), and a snapshot to `at` when that is another
-    /// directory, so that a recipe whose `train.init_from` names `at` finds it there.
+    /// The commands that leave this run's state in `at`: its fit, its warm restarts in the fit's
+    /// own directory (where they may have run on a copy: the result is the same, and a copy
+    /// that is already extended must not be extended again), and a snapshot to `at` when that
+    /// is another directory, so that a recipe whose `train.init_from` names `at` finds it there.
     pub fn commands_to(&self, at: &Path) -> String {
         let fit_out = self.fit_out().map(PathBuf::from).unwrap_or_else(|| at.to_path_buf());
         let mut commands = self.command.clone();
