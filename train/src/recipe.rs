@@ -260,11 +260,16 @@ impl Recipe {
             bail!("data.val or data.val_pairs must name at least one folder (validation is required)");
         }
         for d in &self.degradation {
-            if let Degradation::LowLight(l) = d {
-                for (name, p) in [("mosaic", l.mosaic), ("chroma_subsample", l.chroma_subsample), ("well_exposed", l.well_exposed)] {
-                    if !(0.0..=1.0).contains(&p) {
-                        bail!("low_light {name} is a probability and must be in [0, 1], got {p}");
-                    }
+            let (kind, probabilities) = match d {
+                Degradation::LowLight(l) => {
+                    ("low_light", vec![("mosaic", l.mosaic), ("chroma_subsample", l.chroma_subsample), ("well_exposed", l.well_exposed)])
+                }
+                Degradation::GaussianNoise(g) => ("gaussian_noise", vec![("mosaic", g.mosaic), ("chroma_subsample", g.chroma_subsample)]),
+                _ => continue,
+            };
+            for (name, p) in probabilities {
+                if !(0.0..=1.0).contains(&p) {
+                    bail!("{kind} {name} is a probability and must be in [0, 1], got {p}");
                 }
             }
         }
@@ -299,11 +304,19 @@ mod tests {
     }
 
     #[test]
-    fn a_low_light_probability_outside_0_to_1_is_refused_by_name() {
-        let with = |field: &str| MINIMAL.replace("[train]", &format!("[[degradation]]\nkind = \"low_light\"\n{field}\n\n[train]"));
-        let e = Recipe::parse(&with("well_exposed = 1.5"), "test").unwrap_err();
-        assert!(format!("{e:#}").contains("well_exposed"), "{e:#}");
-        assert!(Recipe::parse(&with("well_exposed = 0.1"), "test").is_ok());
+    fn a_capture_probability_outside_0_to_1_is_refused_by_name() {
+        let with = |kind: &str, field: &str| {
+            MINIMAL.replace("[train]", &format!("[[degradation]]\nkind = \"{kind}\"\n{field}\n\n[train]"))
+        };
+        let e = Recipe::parse(&with("low_light", "well_exposed = 1.5"), "test").unwrap_err();
+        assert!(format!("{e:#}").contains("low_light well_exposed"), "{e:#}");
+        assert!(Recipe::parse(&with("low_light", "well_exposed = 0.1"), "test").is_ok());
+        for field in ["mosaic = -0.5", "chroma_subsample = 2.0"] {
+            let e = Recipe::parse(&with("gaussian_noise", &format!("sigma = [25.0, 25.0]\n{field}")), "test").unwrap_err();
+            let name = field.split(' ').next().unwrap();
+            assert!(format!("{e:#}").contains(&format!("gaussian_noise {name}")), "{field}: {e:#}");
+        }
+        assert!(Recipe::parse(&with("gaussian_noise", "sigma = [25.0, 25.0]\nmosaic = 0.5"), "test").is_ok());
     }
 
     #[test]
