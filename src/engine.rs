@@ -100,7 +100,8 @@ impl Engine {
         check_options(options)?;
         crate::ortlib::runtime(options.ort_library.as_deref())?;
         let bundle = Bundle::load(bundle_dir.as_ref())?;
-        let prior = PriorSchedule::new(bundle.manifest.prior.dim as usize, options.prior_interval, options.prior_smoothing, options.prior_glide)?;
+        let prior =
+            PriorSchedule::new(bundle.manifest.prior.dim as usize, options.prior_interval, options.prior_smoothing, options.prior_glide)?;
         let sessions = Sessions::open(&bundle, options)?;
         Ok(Engine {
             range: InputRange::from_manifest(bundle.manifest.input_range),
@@ -185,10 +186,7 @@ impl Engine {
         let (w, h) = (input.layout.width, input.layout.height);
         for out in [refined.as_deref(), base.as_deref()].into_iter().flatten() {
             if (out.layout.width, out.layout.height) != (w, h) {
-                return Err(Error::invalid(format!(
-                    "output frame is {}x{}, input is {w}x{h}",
-                    out.layout.width, out.layout.height
-                )));
+                return Err(Error::invalid(format!("output frame is {}x{}, input is {w}x{h}", out.layout.width, out.layout.height)));
             }
         }
         let strength = self.options.strength;
@@ -262,7 +260,8 @@ impl Engine {
         for tile in plan.tiles() {
             plan.fill(&b.input, tile, range, &mut b.tile_in);
             let (refined, base) = (&mut b.refined, &mut b.base);
-            let sink = |out: Output, data: &[f32]| plan.put(tile, data, range, if out == Output::Base { &mut *base } else { &mut *refined });
+            let sink =
+                |out: Output, data: &[f32]| plan.put(tile, data, range, if out == Output::Base { &mut *base } else { &mut *refined });
             let (pw, ph) = (tile.padded_width, tile.padded_height);
             self.sessions.run_net(&b.tile_in, pw, ph, self.prior.value(), want_refined, want_base, sink)?;
         }

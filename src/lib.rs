@@ -21,8 +21,8 @@ pub mod tiling;
 pub use engine::{Engine, EngineOptions};
 pub use error::{Error, ErrorKind, Result};
 pub use frame::{FrameLayout, FrameMut, FrameRef, InputRange, PixelFormat, YuvColor, YuvMatrix};
-pub use ptgrm_bundle::Manifest;
 pub use providers::{Provider, ProviderRequest};
+pub use ptgrm_bundle::Manifest;
 
 /// Library version (also the C ABI's `ptgrm_version`).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -67,10 +67,7 @@ fn check_pair(reference: &[u8], test: &[u8], width: usize, height: usize) -> Res
         .ok_or_else(|| Error::invalid(format!("image size {width}x{height} overflows")))?;
     for (what, buf) in [("reference", reference), ("test", test)] {
         if buf.len() != expected {
-            return Err(Error::invalid(format!(
-                "{what} image holds {} bytes, expected {expected} for {width}x{height} RGB8",
-                buf.len()
-            )));
+            return Err(Error::invalid(format!("{what} image holds {} bytes, expected {expected} for {width}x{height} RGB8", buf.len())));
         }
     }
     Ok(())

@@ -88,12 +88,7 @@ pub struct ProviderSettings {
 
 /// Builds a session for `model` on `provider`. `profile` holds the TensorRT optimization
 /// profile (min, opt, max) in ORT's "name:1x3xHxW,..." form, one entry per dynamic input.
-pub fn build_session(
-    model: &[u8],
-    provider: Provider,
-    settings: &ProviderSettings,
-    profile: Option<&[String; 3]>,
-) -> Result<Session> {
+pub fn build_session(model: &[u8], provider: Provider, settings: &ProviderSettings, profile: Option<&[String; 3]>) -> Result<Session> {
     let env = crate::ortlib::environment(None)?;
     let fail = |what: &str, e: String| Error::new(ErrorKind::Provider, format!("{}: {what}: {e}", provider.name()));
     let mut builder = Session::builder(env)
@@ -113,18 +108,12 @@ pub fn build_session(
                 .build(),
         ),
         Provider::TensorRt => {
-            let mut trt = ep::TensorRT::default()
-                .with_device_id(settings.device_id)
-                .with_fp16(settings.fp16)
-                .with_layer_norm_fp32_fallback(true);
+            let mut trt =
+                ep::TensorRT::default().with_device_id(settings.device_id).with_fp16(settings.fp16).with_layer_norm_fp32_fallback(true);
             if let Some(dir) = &settings.engine_cache_dir {
                 std::fs::create_dir_all(dir).map_err(|e| fail("engine cache dir", format!("{}: {e}", dir.display())))?;
                 let d = dir.display().to_string();
-                trt = trt
-                    .with_engine_cache(true)
-                    .with_engine_cache_path(&d)
-                    .with_timing_cache(true)
-                    .with_timing_cache_path(&d);
+                trt = trt.with_engine_cache(true).with_engine_cache_path(&d).with_timing_cache(true).with_timing_cache_path(&d);
             }
             if let Some([min, opt, max]) = profile {
                 trt = trt.with_profile_min_shapes(min).with_profile_opt_shapes(opt).with_profile_max_shapes(max);

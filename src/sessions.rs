@@ -130,9 +130,7 @@ impl Sessions {
         #[cfg(feature = "fault-injection")]
         self.injected_failure()?;
         let session = self.graphs.prior.as_mut().ok_or_else(|| Error::model("bundle has no prior graph"))?;
-        let outputs = session
-            .run(ort::inputs![io::IMAGE => tensor([1, 3, h, w], image)?])
-            .map_err(|e| inference("prior", e))?;
+        let outputs = session.run(ort::inputs![io::IMAGE => tensor([1, 3, h, w], image)?]).map_err(|e| inference("prior", e))?;
         let (_, g) = outputs[io::PRIOR].try_extract_tensor::<f32>().map_err(|e| inference("prior output", e))?;
         if g.len() != dim {
             return Err(Error::model(format!("prior graph returned {} values, the manifest says prior.dim = {dim}", g.len())));
@@ -319,7 +317,9 @@ fn warm_up(s: &mut Graphs, m: &Manifest, provider: Provider) -> Result<()> {
     if let Some(p) = s.prior.as_mut() {
         let (pw, ph) = prior_input_size(m.prior.input_size, side, side);
         let pimg = vec![0.5; 3 * pw * ph];
-        let out = p.run(ort::inputs![io::IMAGE => tensor([1, 3, ph, pw], &pimg).map_err(fail)?]).map_err(|e| fail(inference("prior graph", e)))?;
+        let out = p
+            .run(ort::inputs![io::IMAGE => tensor([1, 3, ph, pw], &pimg).map_err(fail)?])
+            .map_err(|e| fail(inference("prior graph", e)))?;
         let (_, g) = out[io::PRIOR].try_extract_tensor::<f32>().map_err(|e| fail(inference("prior output", e)))?;
         if g.len() != prior.len() {
             return Err(Error::model(format!("prior graph returns {} values, the manifest says prior.dim = {}", g.len(), prior.len())));

@@ -51,7 +51,12 @@ impl TilePlan {
         let tiles = ys
             .iter()
             .flat_map(|&y| {
-                xs.iter().map(move |&x| Tile { x, y, padded_width: padded(x.len, pad_multiple), padded_height: padded(y.len, pad_multiple) })
+                xs.iter().map(move |&x| Tile {
+                    x,
+                    y,
+                    padded_width: padded(x.len, pad_multiple),
+                    padded_height: padded(y.len, pad_multiple),
+                })
             })
             .collect();
         let mut plan = TilePlan { width, height, overlap: if tiled { overlap.min(tile_size / 2) } else { 0 }, tiles, wsum: Vec::new() };

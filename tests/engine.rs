@@ -43,9 +43,7 @@ fn run_rgb(engine: &mut Engine, w: usize, h: usize) -> Vec<u8> {
     let layout = FrameLayout::packed(F::Rgb8, w, h);
     let src = pattern(w, h, 3, 3 * w);
     let mut out = vec![0u8; src.len()];
-    engine
-        .process(&FrameRef::contiguous(layout, &src).unwrap(), &mut FrameMut::contiguous(layout, &mut out).unwrap())
-        .unwrap();
+    engine.process(&FrameRef::contiguous(layout, &src).unwrap(), &mut FrameMut::contiguous(layout, &mut out).unwrap()).unwrap();
     out
 }
 
@@ -288,9 +286,7 @@ fn frame_geometry_errors_are_clear() {
     // Input and output sizes must match.
     let (li, lo) = (FrameLayout::packed(F::Rgb8, 8, 8), FrameLayout::packed(F::Rgb8, 4, 4));
     let mut out = vec![0u8; 48];
-    let err = e
-        .process(&FrameRef::contiguous(li, &data).unwrap(), &mut FrameMut::contiguous(lo, &mut out).unwrap())
-        .unwrap_err();
+    let err = e.process(&FrameRef::contiguous(li, &data).unwrap(), &mut FrameMut::contiguous(lo, &mut out).unwrap()).unwrap_err();
     assert!(err.message.contains("output frame is 4x4, input is 8x8"), "{err}");
 }
 

@@ -2,8 +2,8 @@
 //! whose recipe is the one in recipes/ (so the documented command reproduces it), is listed in
 //! models/README.md with its third-party weights, and does its task on a frame.
 
-use ptgrm::frame::PixelFormat as F;
 use ptgrm::bundle::Bundle;
+use ptgrm::frame::PixelFormat as F;
 use ptgrm::{Engine, EngineOptions, FrameLayout, FrameMut, FrameRef, ProviderRequest};
 use std::path::{Path, PathBuf};
 
@@ -84,10 +84,12 @@ fn every_bundle_does_its_task_on_a_frame() {
     let (w, h) = (96, 64);
     // A smooth scene: a gradient with a soft disc.
     let clean: Vec<u8> = (0..h)
-        .flat_map(|y| (0..w).flat_map(move |x| {
-            let d = (((x as f64 - 48.0).powi(2) + (y as f64 - 32.0).powi(2)).sqrt() < 20.0) as u8;
-            [60 + x as u8, 90 + y as u8 + 40 * d, 150 - x as u8 / 2]
-        }))
+        .flat_map(|y| {
+            (0..w).flat_map(move |x| {
+                let d = (((x as f64 - 48.0).powi(2) + (y as f64 - 32.0).powi(2)).sqrt() < 20.0) as u8;
+                [60 + x as u8, 90 + y as u8 + 40 * d, 150 - x as u8 / 2]
+            })
+        })
         .collect();
     let mut seed = 12345u64;
     let mut noise = || {

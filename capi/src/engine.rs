@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, TryLockError};
 
 use super::image::{Spans, ptgrm_image, spans};
-use super::options::{ptgrm_options, ptgrm_provider, provider_code, read_options};
+use super::options::{provider_code, ptgrm_options, ptgrm_provider, read_options};
 use super::status::{guard, non_null, ptgrm_status};
 use ptgrm::engine::Engine;
 use ptgrm::error::{Error, Result};
@@ -77,9 +77,8 @@ pub unsafe extern "C" fn ptgrm_engine_create(
         // SAFETY: caller contract on `options` (NULL or struct_size readable bytes).
         let options = unsafe { read_options(options) }?;
         let dir = if bundle_dir.is_null() {
-            ptgrm::bundle::default_model_dir().ok_or_else(|| {
-                Error::model("bundle_dir is NULL and no default model was found (set PTGRM_MODEL)")
-            })?
+            ptgrm::bundle::default_model_dir()
+                .ok_or_else(|| Error::model("bundle_dir is NULL and no default model was found (set PTGRM_MODEL)"))?
         } else {
             // SAFETY: caller promises a NUL-terminated string.
             PathBuf::from(std::ffi::OsStr::from_bytes(unsafe { CStr::from_ptr(bundle_dir) }.to_bytes()))
@@ -183,9 +182,7 @@ unsafe fn process(
                 src.planes.iter().map(|&(p, len)| std::slice::from_raw_parts(p.cast_const(), len)).collect()
             };
             let frame = FrameRef::new(src.layout, &planes)?;
-            let mut_frame = |s: &Spans| {
-                FrameMut::new(s.layout, s.planes.iter().map(|&(p, len)| std::slice::from_raw_parts_mut(p, len)))
-            };
+            let mut_frame = |s: &Spans| FrameMut::new(s.layout, s.planes.iter().map(|&(p, len)| std::slice::from_raw_parts_mut(p, len)));
             let mut refined = out_a.as_ref().map(mut_frame).transpose()?;
             let mut base = out_b.as_ref().map(mut_frame).transpose()?;
             let result = match (&mut refined, &mut base) {
@@ -231,13 +228,11 @@ pub unsafe extern "C" fn ptgrm_engine_set_prior_smoothing(engine: *mut ptgrm_eng
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ptgrm_engine_reset_prior(engine: *mut ptgrm_engine) -> ptgrm_status {
     // SAFETY: as above.
-    guard(|| {
-        unsafe {
-            with_state(engine, |s| {
-                s.engine.reset_prior();
-                Ok(())
-            })
-        }
+    guard(|| unsafe {
+        with_state(engine, |s| {
+            s.engine.reset_prior();
+            Ok(())
+        })
     })
 }
 
@@ -245,10 +240,7 @@ pub unsafe extern "C" fn ptgrm_engine_reset_prior(engine: *mut ptgrm_engine) -> 
 /// or `_CPU`) in `*out_provider`; `ptgrm_provider_name` turns it into text. It can change once,
 /// on the first frame, when that frame fails on a GPU provider and the engine falls back.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ptgrm_engine_active_provider(
-    engine: *const ptgrm_engine,
-    out_provider: *mut ptgrm_provider,
-) -> ptgrm_status {
+pub unsafe extern "C" fn ptgrm_engine_active_provider(engine: *const ptgrm_engine, out_provider: *mut ptgrm_provider) -> ptgrm_status {
     guard(|| {
         let out = non_null(out_provider, "out_provider")?.cast_mut();
         // SAFETY: `engine` NULL or live; `out` non-NULL writable (caller contract).

@@ -64,10 +64,7 @@ pub struct ptgrm_image {
 
 fn pixel_format(code: ptgrm_pixel_format) -> Result<PixelFormat> {
     // The codes are the positions in PixelFormat::ALL (checked by a test against the constants).
-    PixelFormat::ALL
-        .get(code as usize)
-        .copied()
-        .ok_or_else(|| Error::invalid(format!("unknown pixel format code {code}")))
+    PixelFormat::ALL.get(code as usize).copied().ok_or_else(|| Error::invalid(format!("unknown pixel format code {code}")))
 }
 
 fn yuv_color(code: ptgrm_yuv_color) -> Result<YuvColor> {
@@ -199,10 +196,7 @@ pub unsafe extern "C" fn ptgrm_image_wrap(
         let layout = FrameLayout::packed(f, width as usize, height as usize);
         let need = layout.contiguous_len();
         if data_len < need {
-            return Err(Error::invalid(format!(
-                "{} {width}x{height} needs {need} bytes, data_len is {data_len}",
-                f.name()
-            )));
+            return Err(Error::invalid(format!("{} {width}x{height} needs {need} bytes, data_len is {data_len}", f.name())));
         }
         let mut planes = [std::ptr::null_mut::<c_void>(); 3];
         let mut offset = 0;
@@ -211,14 +205,7 @@ pub unsafe extern "C" fn ptgrm_image_wrap(
             *plane = unsafe { data.add(offset) }.cast();
             offset += layout.strides[p] * f.plane_extent(p, layout.width, layout.height).1;
         }
-        let desc = ptgrm_image {
-            format,
-            width,
-            height,
-            yuv_color: PTGRM_YUV_BT709_LIMITED,
-            planes,
-            strides: layout.strides,
-        };
+        let desc = ptgrm_image { format, width, height, yuv_color: PTGRM_YUV_BT709_LIMITED, planes, strides: layout.strides };
         // SAFETY: non-NULL, caller-provided writable descriptor.
         unsafe { img.write_unaligned(desc) };
         Ok(())

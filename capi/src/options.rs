@@ -159,8 +159,7 @@ pub(crate) unsafe fn read_options(p: *const ptgrm_options) -> Result<EngineOptio
         o.provider = provider_request(addr_of!((*p).provider).read_unaligned())?;
         o.device_id = addr_of!((*p).device_id).read_unaligned();
         o.threads = addr_of!((*p).threads).read_unaligned() as usize;
-        o.max_resolution =
-            (addr_of!((*p).max_width).read_unaligned() as usize, addr_of!((*p).max_height).read_unaligned() as usize);
+        o.max_resolution = (addr_of!((*p).max_width).read_unaligned() as usize, addr_of!((*p).max_height).read_unaligned() as usize);
         o.tile_size = addr_of!((*p).tile_size).read_unaligned() as usize;
         o.tile_overlap = addr_of!((*p).tile_overlap).read_unaligned() as usize;
         o.prior_interval = addr_of!((*p).prior_interval).read_unaligned();

@@ -8,12 +8,12 @@ use std::ffi::{CStr, CString, c_void};
 use std::mem::size_of;
 use std::ptr::{null, null_mut};
 
-use support::{bundle_dir, picture};
 use crate::engine::*;
 use crate::image::*;
 use crate::options::*;
 use crate::status::{ptgrm_last_error, ptgrm_status, ptgrm_version};
 use ptgrm_status::*;
+use support::{bundle_dir, picture};
 
 /// The calling thread's last-error message.
 fn last_error() -> String {
@@ -158,7 +158,10 @@ fn create_rejects_bad_options_with_reasons() {
     assert_eq!(st, PTGRM_ERR_INVALID_ARGUMENT);
     assert!(msg.contains("fp16 must be 0 or 1"), "{msg}");
 
-    for (field, set) in [("spinning", &(|o: &mut ptgrm_options| o.spinning = 2) as &dyn Fn(&mut ptgrm_options)), ("prior_no_glide", &|o| o.prior_no_glide = 3)] {
+    for (field, set) in [
+        ("spinning", &(|o: &mut ptgrm_options| o.spinning = 2) as &dyn Fn(&mut ptgrm_options)),
+        ("prior_no_glide", &|o| o.prior_no_glide = 3),
+    ] {
         let mut o = options();
         set(&mut o);
         let (st, msg) = create_with(&o);

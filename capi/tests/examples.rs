@@ -185,7 +185,10 @@ fn c_example_reports_errors_from_the_library() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("ptgrm_engine_create failed (status 2)") && err.contains("/nonexistent/model"), "{err}");
 
-    let out = run(Command::new(&exe).args(["--model".as_ref(), bundle_dir().as_os_str(), "--strength".as_ref(), "3".as_ref()]).arg(dir.join("in.ppm")).arg(dir.join("out.ppm")));
+    let out = run(Command::new(&exe)
+        .args(["--model".as_ref(), bundle_dir().as_os_str(), "--strength".as_ref(), "3".as_ref()])
+        .arg(dir.join("in.ppm"))
+        .arg(dir.join("out.ppm")));
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("strength 3"), "{}", text(&out));
     assert!(!dir.join("out.ppm").exists());

@@ -37,7 +37,8 @@ fn checked_in_header_matches_the_c_abi_sources() {
     }
     let current = std::fs::read_to_string(&path).unwrap_or_default();
     if current != fresh {
-        let first_diff = current.lines().zip(fresh.lines()).position(|(a, b)| a != b).unwrap_or(current.lines().count().min(fresh.lines().count()));
+        let first_diff =
+            current.lines().zip(fresh.lines()).position(|(a, b)| a != b).unwrap_or(current.lines().count().min(fresh.lines().count()));
         panic!(
             "{} is stale (first difference at line {}): the C ABI in capi/src changed.\n\
              Regenerate it with:  PTGRM_BLESS=1 cargo test -p ptgrm-capi --test header\n\

@@ -140,7 +140,6 @@ const GRID_FRAMES: u64 = 8;
 const GRID_SIDE: u32 = 256;
 const GRID_MARGIN: u32 = 32;
 
-
 pub fn run(args: &ArtefactsArgs) -> Result<()> {
     let sensor = args.sensor.sensor()?;
     let dir = model_dir(args.model.as_deref())?;
@@ -226,12 +225,7 @@ pub fn run(args: &ArtefactsArgs) -> Result<()> {
         sensor,
         grid,
         border: BorderReport { band: BORDER_BAND, top: border[0], bottom: border[1], left: border[2], right: border[3] },
-        temporal: TemporalReport {
-            captures: args.captures,
-            model_std,
-            brightening_std,
-            ratio: model_std / brightening_std.max(1e-9),
-        },
+        temporal: TemporalReport { captures: args.captures, model_std, brightening_std, ratio: model_std / brightening_std.max(1e-9) },
         flicker: FlickerReport {
             frames: FLICKER_FRAMES,
             prior_interval: interval,
@@ -362,7 +356,6 @@ fn pan_scene(w: u32, h: u32) -> RgbImage {
         image::Rgb([r.min(255.0) as u8, g.min(255.0) as u8, b.min(255.0) as u8])
     })
 }
-
 
 #[cfg(test)]
 mod tests {

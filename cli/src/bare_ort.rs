@@ -46,8 +46,7 @@ fn session(bytes: &[u8], provider: Provider, threads: usize) -> Result<Session> 
         Provider::TensorRt => Some(ep::TensorRT::default().build()),
     };
     if let Some(d) = dispatch {
-        builder =
-            builder.with_execution_providers([d.error_on_failure()]).map_err(|e| failed("execution provider", e))?;
+        builder = builder.with_execution_providers([d.error_on_failure()]).map_err(|e| failed("execution provider", e))?;
     }
     builder.commit_from_memory(bytes).map_err(|e| failed("session", e))
 }
@@ -98,17 +97,13 @@ impl BareModel {
             let out = p.run(ort::inputs![io::IMAGE => &self.prior_image]).map_err(|e| failed("prior graph", e))?;
             let (_, g) = out[io::PRIOR].try_extract_tensor::<f32>().map_err(|e| failed("prior output", e))?;
             if g.len() != self.prior_value.len() {
-                return Err(Error::model(format!(
-                    "prior graph returned {} values, expected {}",
-                    g.len(),
-                    self.prior_value.len()
-                )));
+                return Err(Error::model(format!("prior graph returned {} values, expected {}", g.len(), self.prior_value.len())));
             }
             self.prior_value.copy_from_slice(g);
         }
         self.frames += 1;
-        let prior = TensorRef::from_array_view(([1usize, self.prior_value.len()], &self.prior_value[..]))
-            .map_err(|e| failed("prior tensor", e))?;
+        let prior =
+            TensorRef::from_array_view(([1usize, self.prior_value.len()], &self.prior_value[..])).map_err(|e| failed("prior tensor", e))?;
         let refined = match &mut self.net {
             Net::Split { base, refiner } => {
                 let restored = base
@@ -122,9 +117,7 @@ impl BareModel {
                 out.remove(io::REFINED)
             }
             Net::Merged(s) => {
-                let mut out = s
-                    .run(ort::inputs![io::IMAGE => &self.image, io::PRIOR => prior])
-                    .map_err(|e| failed("merged graph", e))?;
+                let mut out = s.run(ort::inputs![io::IMAGE => &self.image, io::PRIOR => prior]).map_err(|e| failed("merged graph", e))?;
                 out.remove(io::REFINED)
             }
         };

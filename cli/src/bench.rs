@@ -3,9 +3,9 @@
 //! from other processes on the machine affects both alike.
 
 use crate::bare_ort::BareModel;
-use ptgrm::tiling::padded;
 use crate::engine_args::{EngineArgs, load_engine, model_dir, parse_size};
 use clap::Args;
+use ptgrm::tiling::padded;
 use ptgrm::{FrameLayout, FrameMut, FrameRef, PixelFormat, Result};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -144,12 +144,7 @@ fn timing(times: &mut [Duration]) -> Timing {
     let total: f64 = times.iter().map(|&d| ms(d)).sum();
     // Nearest-rank percentile.
     let pct = |p: f64| ms(times[((p * times.len() as f64).ceil() as usize).clamp(1, times.len()) - 1]);
-    Timing {
-        fps: 1e3 * times.len() as f64 / total,
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
-        mean_ms: total / times.len() as f64,
-    }
+    Timing { fps: 1e3 * times.len() as f64 / total, p50_ms: pct(0.50), p99_ms: pct(0.99), mean_ms: total / times.len() as f64 }
 }
 
 fn print_report(r: &Report) {

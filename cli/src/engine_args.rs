@@ -44,9 +44,8 @@ impl EngineArgs {
 pub fn model_dir(given: Option<&Path>) -> Result<PathBuf> {
     match given {
         Some(dir) => Ok(dir.to_path_buf()),
-        None => ptgrm::bundle::default_model_dir().ok_or_else(|| {
-            Error::invalid("no --model given and no default model found (set PTGRM_MODEL or install models/lowlight)")
-        }),
+        None => ptgrm::bundle::default_model_dir()
+            .ok_or_else(|| Error::invalid("no --model given and no default model found (set PTGRM_MODEL or install models/lowlight)")),
     }
 }
 
@@ -55,8 +54,7 @@ pub fn load_engine(dir: &Path, options: &EngineOptions) -> Result<Engine> {
 }
 
 fn parse_provider(text: &str) -> std::result::Result<ProviderRequest, String> {
-    text.parse::<ProviderRequest>()
-        .map_err(|_| format!("unknown provider {text:?} (expected auto, tensorrt, cuda or cpu)"))
+    text.parse::<ProviderRequest>().map_err(|_| format!("unknown provider {text:?} (expected auto, tensorrt, cuda or cpu)"))
 }
 
 /// A blend strength in 0..=1.

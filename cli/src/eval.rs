@@ -115,23 +115,14 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         // A still image is independent of the one before: no prior carried over.
         engine.reset_prior();
     }
-    let mut mean: BTreeMap<&'static str, Quality> = [
-        ("input", mean_of(&images, |r| r.input)),
-        ("base", mean_of(&images, |r| r.base)),
-        ("refined", mean_of(&images, |r| r.refined)),
-    ]
-    .into_iter()
-    .collect();
+    let mut mean: BTreeMap<&'static str, Quality> =
+        [("input", mean_of(&images, |r| r.input)), ("base", mean_of(&images, |r| r.base)), ("refined", mean_of(&images, |r| r.refined))]
+            .into_iter()
+            .collect();
     if args.baseline {
         mean.insert("baseline", mean_of(&images, |r| r.baseline.unwrap_or_default()));
     }
-    let report = Report {
-        model: engine.manifest().name.clone(),
-        bundle: dir,
-        provider: engine.active_provider().name(),
-        images,
-        mean,
-    };
+    let report = Report { model: engine.manifest().name.clone(), bundle: dir, provider: engine.active_provider().name(), images, mean };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).expect("JSON values serialize"));
     } else {
@@ -162,23 +153,16 @@ fn pair_images(clean_dir: &Path, degraded_dir: &Path) -> Result<Vec<(String, Pat
 }
 
 fn images_by_stem(dir: &Path) -> Result<BTreeMap<String, PathBuf>> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot list directory {}: {e}", dir.display())))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::new(ErrorKind::Io, format!("cannot list directory {}: {e}", dir.display())))?;
     let mut by_stem = BTreeMap::new();
     for entry in entries {
-        let path = entry
-            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot list directory {}: {e}", dir.display())))?
-            .path();
+        let path = entry.map_err(|e| Error::new(ErrorKind::Io, format!("cannot list directory {}: {e}", dir.display())))?.path();
         if !path.is_file() || !is_image_file(&path) {
             continue;
         }
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         if let Some(previous) = by_stem.insert(stem.clone(), path.clone()) {
-            return Err(Error::invalid(format!(
-                "{} and {} have the same name {stem}: keep one",
-                previous.display(),
-                path.display()
-            )));
+            return Err(Error::invalid(format!("{} and {} have the same name {stem}: keep one", previous.display(), path.display())));
         }
     }
     Ok(by_stem)
@@ -248,13 +232,7 @@ fn print_table(report: &Report) {
     for r in &report.images {
         row(&r.name, &format!("{}x{}", r.width, r.height), r.input, r.base, r.refined);
     }
-    row(
-        &format!("mean ({})", report.images.len()),
-        "",
-        report.mean["input"],
-        report.mean["base"],
-        report.mean["refined"],
-    );
+    row(&format!("mean ({})", report.images.len()), "", report.mean["input"], report.mean["base"], report.mean["refined"]);
     println!(
         "blockiness (period 4/8/16 block-edge steps over other steps, photos ~1): input {:.2}, base {:.2}, refined {:.2}",
         report.mean["input"].blockiness, report.mean["base"].blockiness, report.mean["refined"].blockiness

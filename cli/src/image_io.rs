@@ -23,14 +23,12 @@ pub fn is_image_file(path: &Path) -> bool {
 pub fn read_rgb8(path: &Path) -> Result<RgbImage> {
     let mut head = [0u8; 16];
     let mut file = File::open(path).map_err(|e| io_error(format!("cannot open image {}: {e}", path.display())))?;
-    let n =
-        read_up_to(&mut file, &mut head).map_err(|e| io_error(format!("cannot read image {}: {e}", path.display())))?;
+    let n = read_up_to(&mut file, &mut head).map_err(|e| io_error(format!("cannot read image {}: {e}", path.display())))?;
     let format = match image::guess_format(&head[..n]) {
         Ok(f @ (ImageFormat::Png | ImageFormat::Jpeg)) => f,
         _ => return Err(Error::invalid(format!("{} is not a PNG or JPEG image", path.display()))),
     };
-    let mut reader =
-        ImageReader::open(path).map_err(|e| io_error(format!("cannot open image {}: {e}", path.display())))?;
+    let mut reader = ImageReader::open(path).map_err(|e| io_error(format!("cannot open image {}: {e}", path.display())))?;
     reader.set_format(format);
     let image = reader.decode().map_err(|e| Error::invalid(format!("cannot decode image {}: {e}", path.display())))?;
     Ok(image.to_rgb8())
@@ -67,11 +65,7 @@ pub fn check_writable_output(path: &Path) -> Result<ImageFormat> {
     }
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     if !parent.is_dir() {
-        return Err(io_error(format!(
-            "cannot write {}: directory {} does not exist",
-            path.display(),
-            parent.display()
-        )));
+        return Err(io_error(format!("cannot write {}: directory {} does not exist", path.display(), parent.display())));
     }
     Ok(format)
 }
@@ -81,9 +75,7 @@ pub fn write_rgb8(path: &Path, image: &RgbImage) -> Result<()> {
     let file = File::create(path).map_err(|e| io_error(format!("cannot write {}: {e}", path.display())))?;
     let mut out = BufWriter::new(file);
     let written = match format {
-        ImageFormat::Jpeg => {
-            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY).encode_image(image)
-        }
+        ImageFormat::Jpeg => image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY).encode_image(image),
         _ => image.write_to(&mut out, format),
     };
     written.map_err(|e| io_error(format!("cannot write {}: {e}", path.display())))?;

@@ -64,13 +64,7 @@ fn print_manifest(dir: &Path, m: &Manifest) {
     println!("prior: {} (dim {}{prior_size})", m.prior.kind, m.prior.dim);
     println!("graphs:");
     for (role, g) in m.graphs.iter() {
-        println!(
-            "  {role:<8} {:<24} {:>10} parameters  ({}) -> ({})",
-            g.file,
-            g.parameters,
-            g.inputs.join(", "),
-            g.outputs.join(", ")
-        );
+        println!("  {role:<8} {:<24} {:>10} parameters  ({}) -> ({})", g.file, g.parameters, g.inputs.join(", "), g.outputs.join(", "));
     }
     println!("  total    {:<24} {:>10} parameters", "", total_parameters(m));
     print_provenance(m);
@@ -93,10 +87,7 @@ fn print_provenance(m: &Manifest) {
         println!("  metric {name}: {value}");
     }
     for t in &p.third_party {
-        println!(
-            "  third-party {}: {} {} {} (licence {}, sha256 {})",
-            t.role, t.package, t.version, t.file, t.licence, t.sha256
-        );
+        println!("  third-party {}: {} {} {} (licence {}, sha256 {})", t.role, t.package, t.version, t.file, t.licence, t.sha256);
     }
     if let Some(note) = &p.note {
         println!("  note: {note}");

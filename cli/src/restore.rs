@@ -51,9 +51,7 @@ pub fn run(args: &RestoreArgs) -> Result<()> {
     let image = match args.emit {
         Emit::Refined => restored.refined.expect("refined was requested"),
         Emit::Base => restored.base.expect("base was requested"),
-        Emit::SideBySide => {
-            side_by_side(&[&input, restored.base.as_ref().expect("base"), restored.refined.as_ref().expect("refined")])?
-        }
+        Emit::SideBySide => side_by_side(&[&input, restored.base.as_ref().expect("base"), restored.refined.as_ref().expect("refined")])?,
     };
     write_rgb8(&args.output, &image)?;
     eprintln!(

@@ -129,10 +129,8 @@ fn info_shows_graphs_parameters_and_provider() {
     assert_ok(&o);
     let text = stdout(&o);
     for (role, g) in manifest.graphs.iter() {
-        let line = text
-            .lines()
-            .find(|l| l.trim_start().starts_with(&format!("{role} ")))
-            .unwrap_or_else(|| panic!("no {role} line:\n{text}"));
+        let line =
+            text.lines().find(|l| l.trim_start().starts_with(&format!("{role} "))).unwrap_or_else(|| panic!("no {role} line:\n{text}"));
         assert!(line.contains(&g.parameters.to_string()), "{role} parameters missing: {line}");
     }
     assert!(text.contains("providers available:") && text.contains("CPUExecutionProvider"), "{text}");
@@ -155,15 +153,11 @@ fn auto_provider_falls_back_to_cpu_with_reasons() {
     let o = ptgrm(&["info", s(bundle(Layout::Split)), "--json"]);
     assert_ok(&o);
     let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    let available: Vec<&str> =
-        doc["providers_available"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let available: Vec<&str> = doc["providers_available"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     if !available.contains(&"CUDAExecutionProvider") {
         assert_eq!(doc["active_provider"], "cpu");
         let log = doc["provider_log"].as_array().unwrap();
-        assert!(
-            log.iter().any(|l| l.as_str().unwrap().contains("cuda")),
-            "no reason logged for skipping CUDA: {log:?}"
-        );
+        assert!(log.iter().any(|l| l.as_str().unwrap().contains("cuda")), "no reason logged for skipping CUDA: {log:?}");
     }
 }
 
@@ -197,16 +191,14 @@ fn bench_reports_engine_and_bare_ort() {
         assert_eq!((doc["graph_width"].as_u64(), doc["graph_height"].as_u64()), (Some(56), Some(32)));
         for side in ["engine", "bare_ort"] {
             let t = &doc[side];
-            let (fps, p50, p99) =
-                (t["fps"].as_f64().unwrap(), t["p50_ms"].as_f64().unwrap(), t["p99_ms"].as_f64().unwrap());
+            let (fps, p50, p99) = (t["fps"].as_f64().unwrap(), t["p50_ms"].as_f64().unwrap(), t["p99_ms"].as_f64().unwrap());
             assert!(fps > 0.0 && p50 > 0.0 && p99 >= p50, "{side}: {t}");
         }
         let ratio = doc["ratio"].as_f64().unwrap();
         let expected = doc["engine"]["fps"].as_f64().unwrap() / doc["bare_ort"]["fps"].as_f64().unwrap();
         assert!((ratio - expected).abs() < 1e-9);
     }
-    let o =
-        ptgrm(&["bench", "--model", s(bundle(Layout::Split)), "--size", "40x24", "--frames", "2", "--threads", "1"]);
+    let o = ptgrm(&["bench", "--model", s(bundle(Layout::Split)), "--size", "40x24", "--frames", "2", "--threads", "1"]);
     assert_ok(&o);
     assert!(stdout(&o).contains("ratio engine/bare ort:"), "{}", stdout(&o));
 }
@@ -229,18 +221,7 @@ fn eval_dirs(test: &str) -> (PathBuf, PathBuf) {
 fn eval_matches_metrics_of_restored_images() {
     let (clean, degraded) = eval_dirs("eval");
     let model = bundle(Layout::Split);
-    let o = ptgrm(&[
-        "eval",
-        "--model",
-        s(model),
-        "--clean",
-        s(&clean),
-        "--degraded",
-        s(&degraded),
-        "--json",
-        "--threads",
-        "1",
-    ]);
+    let o = ptgrm(&["eval", "--model", s(model), "--clean", s(&clean), "--degraded", s(&degraded), "--json", "--threads", "1"]);
     assert_ok(&o);
     let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     let images = doc["images"].as_array().unwrap();
@@ -391,7 +372,8 @@ fn the_default_low_light_model_draws_no_grid_and_holds_still() {
 #[test]
 fn the_live_denoiser_draws_no_visible_pattern() {
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/denoise-live");
-    let args = ["artefacts", "--model", s(&model), "--provider", "cpu", "--exposure", "1", "--photons", "200", "--read-noise", "0.01", "--json"];
+    let args =
+        ["artefacts", "--model", s(&model), "--provider", "cpu", "--exposure", "1", "--photons", "200", "--read-noise", "0.01", "--json"];
     let out = ptgrm(&args);
     assert_ok(&out);
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
@@ -533,7 +515,14 @@ fn artefacts_reports_grid_and_temporal_scores_and_rejects_bad_sensors() {
 
     let text = ptgrm(&["artefacts", "--model", s(model), "--provider", "cpu", "--captures", "2"]);
     assert_ok(&text);
-    for line in ["grid score: max", "grid pattern amplitude: max", "fixed-pattern score: max", "border: the 16-pixel edge strips", "temporal noise:", "prior flicker:"] {
+    for line in [
+        "grid score: max",
+        "grid pattern amplitude: max",
+        "fixed-pattern score: max",
+        "border: the 16-pixel edge strips",
+        "temporal noise:",
+        "prior flicker:",
+    ] {
         assert!(stdout(&text).contains(line), "{}", stdout(&text));
     }
     assert_fails_with(&ptgrm(&["artefacts", "--model", s(model), "--exposure", "0"]), "exposure must be in (0, 1]");

@@ -5,10 +5,10 @@
 //! are backend-neutral: a run can continue on another backend.
 
 use crate::adam::Adam;
-use crate::burn_ops::{BurnOps, ParamStore, BT};
+use crate::burn_ops::{BT, BurnOps, ParamStore};
 use crate::model::{charbonnier, forward};
 use crate::run::device;
-use anyhow::{bail, Result};
+use anyhow::{Result, bail};
 use burn::tensor::{Tensor, TensorData};
 use ptgrm_model::export::ModelConfig;
 use ptgrm_model::params::{ParamMap, ParamValue};
@@ -199,7 +199,9 @@ pub fn trainer(
             Ok(Box::new(t))
         }
         #[cfg(not(feature = "tch"))]
-        Backend::Tch | Backend::TchCuda => bail!("backend {:?} is not compiled into this trainer (build with --features tch)", backend.name()),
+        Backend::Tch | Backend::TchCuda => {
+            bail!("backend {:?} is not compiled into this trainer (build with --features tch)", backend.name())
+        }
     }
 }
 

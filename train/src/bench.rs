@@ -6,13 +6,13 @@
 //! Its last line is exactly `steps/s <number>`: measured steps over measured wall time, after
 //! warm-up steps that are not counted (the first steps also fill the view pool).
 
-use crate::backend::{trainer, Backend, LossConfig};
+use crate::backend::{Backend, LossConfig, trainer};
 use crate::data::TrainSet;
 use crate::feed::{Feeder, PriorDropout};
 use crate::fit::{open_external_base, open_prior};
 use crate::recipe::Recipe;
 use crate::run::model_config;
-use anyhow::{anyhow, bail, Result};
+use anyhow::{Result, anyhow, bail};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;

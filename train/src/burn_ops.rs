@@ -5,10 +5,10 @@
 //! the model crate's deterministic `init_value`, reshaped to the requested shape in each forward.
 //! Flat storage keeps the optimizer and the checkpoint format rank-agnostic.
 
-use burn::tensor::{Device, Tensor, TensorData, activation, module};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, PadMode};
+use burn::tensor::{Device, Tensor, TensorData, activation, module};
 use ptgrm_model::ops::{Conv2d, Init, Ops};
-use ptgrm_model::params::{init_value, ParamMap, ParamValue};
+use ptgrm_model::params::{ParamMap, ParamValue, init_value};
 use std::collections::BTreeMap;
 
 /// A tensor of the rank the model's convention gives it: vectors `[N, C]`, parameters of rank

@@ -5,7 +5,7 @@
 //! Layout: magic `PTGRMCK1`, u64 LE header length, JSON header (state + tensor directory), then
 //! every tensor's f32 LE values in directory order.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use ptgrm_model::params::{ParamMap, ParamValue};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -5,10 +5,10 @@
 //! A batch depends only on (seed, step), so any step can be regenerated exactly: a resumed run
 //! sees the same data as an uninterrupted one, and batches can be prepared ahead on a thread.
 
-use crate::degrade::{apply_all, apply_all_noted, Degradation};
+use crate::degrade::{Degradation, apply_all, apply_all_noted};
 use crate::imagebuf::{Image, Photo};
 use crate::rng::Rng;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -138,9 +138,7 @@ fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.is_file()
-                && p.extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+                && p.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
         })
         .collect();
     files.sort();

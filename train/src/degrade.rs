@@ -285,7 +285,8 @@ pub fn subsample_chroma_420(img: &mut Image) {
     let luma = |r: f32, g: f32, b: f32| 0.299 * r + 0.587 * g + 0.114 * b;
     for by in (0..h).step_by(2) {
         for bx in (0..w).step_by(2) {
-            let block = || [(0, 0), (0, 1), (1, 0), (1, 1)].into_iter().map(move |(dy, dx)| (by + dy, bx + dx)).filter(|&(y, x)| y < h && x < w);
+            let block =
+                || [(0, 0), (0, 1), (1, 0), (1, 1)].into_iter().map(move |(dy, dx)| (by + dy, bx + dx)).filter(|&(y, x)| y < h && x < w);
             let (mut cb, mut cr, mut n) = (0.0f32, 0.0f32, 0.0f32);
             for (y, x) in block() {
                 let (r, g, b) = (img.at(0, y, x), img.at(1, y, x), img.at(2, y, x));

@@ -4,7 +4,7 @@
 //! (eval-other-photos.json with `--val`).
 
 use crate::checkpoint::Checkpoint;
-use crate::evaluate::{score_all, ValueSplit};
+use crate::evaluate::{ValueSplit, score_all};
 use crate::fit::{param_store_from_checkpoint, prepared_validation};
 use crate::run::RunDir;
 use anyhow::{Context, Result};
@@ -24,7 +24,13 @@ pub fn eval(run_dir: &Path, full: bool, crop: Option<usize>, val_dirs: &[PathBuf
     let mut store = param_store_from_checkpoint(&ck, false, run.recipe.seed)?;
     let val = prepared_validation(&run, if full { Some(0) } else { crop })?;
     let (per, mean, outputs) = score_all(&mut store, &run.model, &val, true)?;
-    println!("{} at step {} ({} validation images{})", run.recipe.name, ck.state.step, val.len(), if full { ", whole".to_string() } else { format!(", {}-pixel centre crops", crop.unwrap_or(run.recipe.data.val_crop)) });
+    println!(
+        "{} at step {} ({} validation images{})",
+        run.recipe.name,
+        ck.state.step,
+        val.len(),
+        if full { ", whole".to_string() } else { format!(", {}-pixel centre crops", crop.unwrap_or(run.recipe.data.val_crop)) }
+    );
     println!("{:<28} {:>8} {:>8} {:>8}   {:>7} {:>7} {:>7}", "image", "PSNR in", "base", "refined", "SSIM in", "base", "refined");
     let row = |name: &str, s: &crate::evaluate::Scores| {
         println!(

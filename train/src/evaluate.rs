@@ -6,7 +6,7 @@ use crate::data::ValImage;
 use crate::imagebuf::Image;
 use crate::model::{infer_image, pad_reflect};
 use crate::onnx_run::{OnnxGraph, PriorModel};
-use anyhow::{anyhow, Result};
+use anyhow::{Result, anyhow};
 use ptgrm_model::export::ModelConfig;
 use std::collections::BTreeMap;
 
@@ -179,11 +179,7 @@ impl ValueSplit {
 
     /// Refined against base in dB (positive = refined better) from two MSEs.
     pub fn gain_db(base: f64, refined: f64) -> f64 {
-        if base > 0.0 && refined > 0.0 {
-            10.0 * (base / refined).log10()
-        } else {
-            0.0
-        }
+        if base > 0.0 && refined > 0.0 { 10.0 * (base / refined).log10() } else { 0.0 }
     }
 }
 

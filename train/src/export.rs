@@ -6,8 +6,8 @@ use crate::checkpoint::Checkpoint;
 use crate::onnx_run::OnnxGraph;
 use crate::recipe::BaseSpec;
 use crate::run::RunDir;
-use anyhow::{anyhow, bail, Context, Result};
-use ptgrm_bundle::{io, write_bundle, GraphFile, Graphs, Manifest, PriorSpec, Provenance, FORMAT_NAME, FORMAT_VERSION};
+use anyhow::{Context, Result, anyhow, bail};
+use ptgrm_bundle::{FORMAT_NAME, FORMAT_VERSION, GraphFile, Graphs, Manifest, PriorSpec, Provenance, io, write_bundle};
 use ptgrm_model::export::{merged_graph, refiner_graph};
 use ptgrm_model::onnx_builder::ParamSource;
 use ptgrm_model::params::count_prefix;
@@ -148,7 +148,10 @@ pub fn export_with(run_dir: &Path, out: &Path, opts: &ExportOptions) -> Result<M
                 None => tp.clone(),
                 Some(given) => {
                     let file = given.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-                    tp.clone().map(|t| ptgrm_bundle::ThirdPartyWeights { role: format!("base F (shipped as {file}; trained as: {})", t.role), ..t })
+                    tp.clone().map(|t| ptgrm_bundle::ThirdPartyWeights {
+                        role: format!("base F (shipped as {file}; trained as: {})", t.role),
+                        ..t
+                    })
                 }
             };
             let g = refiner_graph(&cfg.refiner, ParamSource::Given(params.clone())).map_err(|e| anyhow!(e))?;

@@ -20,10 +20,10 @@ use crate::data::{Batch, PriorInput, TrainSet};
 use crate::onnx_run::{OnnxGraph, PriorModel};
 use crate::pool::{PrepTiming, ViewPool};
 use crate::rng::Rng;
-use anyhow::{anyhow, bail, Result};
+use anyhow::{Result, anyhow, bail};
 use std::collections::HashMap;
-use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Instant;
 

@@ -3,17 +3,17 @@
 //! function of (seed, step) and the checkpoint, so a run resumed after kill -9 continues exactly,
 //! on this machine or another, on either backend.
 
-use crate::backend::{trainer, Backend, LossConfig, OptimizerState, Trainer};
+use crate::backend::{Backend, LossConfig, OptimizerState, Trainer, trainer};
 use crate::burn_ops::ParamStore;
 use crate::checkpoint::{Checkpoint, LoopState};
-use crate::data::{load_validation, TrainSet};
-use crate::evaluate::{prepare, score_all, PreparedVal, Scores};
+use crate::data::{TrainSet, load_validation};
+use crate::evaluate::{PreparedVal, Scores, prepare, score_all};
 use crate::feed::{Feeder, PriorDropout};
 use crate::metrics_log::MetricsLog;
 use crate::onnx_run::{OnnxGraph, PriorModel};
 use crate::recipe::{BaseSpec, Recipe};
-use crate::run::{device, RunDir};
-use anyhow::{anyhow, bail, Context, Result};
+use crate::run::{RunDir, device};
+use anyhow::{Context, Result, anyhow, bail};
 use ptgrm_model::params::ParamMap;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -116,11 +116,7 @@ fn check_params_match(found: &ParamMap, expected: &ParamMap) -> Result<()> {
 
 fn save(run: &RunDir, params: ParamMap, t: &dyn Trainer, state: &LoopState) -> Result<()> {
     let opt = t.optimizer_state();
-    let groups = BTreeMap::from([
-        ("param".to_string(), params),
-        ("adam_m".to_string(), opt.m),
-        ("adam_v".to_string(), opt.v),
-    ]);
+    let groups = BTreeMap::from([("param".to_string(), params), ("adam_m".to_string(), opt.m), ("adam_v".to_string(), opt.v)]);
     Checkpoint { state: state.clone(), groups }.write_atomic(&run.checkpoint())
 }
 
@@ -166,10 +162,7 @@ pub fn fit(opts: &FitOptions) -> Result<()> {
     let train_set = Arc::new(TrainSet::load(&recipe.data, &recipe.degradation, recipe.seed)?);
     let val = prepared_validation(&run, None)?;
     let expected = ptgrm_model::export::init_params(cfg, recipe.seed).map_err(|e| anyhow!(e))?;
-    let (n_base, n_ref) = (
-        ptgrm_model::params::count_prefix(&expected, "base."),
-        ptgrm_model::params::count_prefix(&expected, "refiner."),
-    );
+    let (n_base, n_ref) = (ptgrm_model::params::count_prefix(&expected, "base."), ptgrm_model::params::count_prefix(&expected, "refiner."));
     eprintln!(
         "{}: {} | F {} parameters ({}), R {} parameters | {} validation images | backend {}",
         recipe.name,
@@ -307,12 +300,7 @@ pub fn fit(opts: &FitOptions) -> Result<()> {
         eprintln!();
     }
     drop(feeder);
-    eprintln!(
-        "done: {} steps in {} | {}",
-        state.step,
-        fmt_duration(state.wall_time_s),
-        last_val(&state.metrics)
-    );
+    eprintln!("done: {} steps in {} | {}", state.step, fmt_duration(state.wall_time_s), last_val(&state.metrics));
     Ok(())
 }
 

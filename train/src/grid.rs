@@ -3,7 +3,7 @@
 //! laid out left to right, rows top to bottom, on a white background with small gaps.
 
 use crate::imagebuf::{Image, Photo};
-use anyhow::{bail, Result};
+use anyhow::{Result, bail};
 use std::path::{Path, PathBuf};
 
 const GAP: usize = 4;

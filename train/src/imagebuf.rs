@@ -153,7 +153,8 @@ impl Photo {
 
     /// The photo scaled by `factor` (in (0, 1)) with the triangle filter of [`Photo::load`].
     pub fn downscaled(&self, factor: f64) -> Photo {
-        let src = image::RgbImage::from_raw(self.width as u32, self.height as u32, self.rgb.clone()).expect("a photo holds width*height*3 bytes");
+        let src =
+            image::RgbImage::from_raw(self.width as u32, self.height as u32, self.rgb.clone()).expect("a photo holds width*height*3 bytes");
         let out = scaled(&src, factor);
         let (w, h) = out.dimensions();
         Photo { width: w as usize, height: h as usize, rgb: out.into_raw() }

@@ -147,8 +147,8 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let result = match cli.cmd {
-        Cmd::Fit { recipe, out, resume, stop_after, extend_steps, trainer: TrainerArgs { backend, feed_threads }, quiet } => backend_named(backend.as_deref())
-            .and_then(|backend| {
+        Cmd::Fit { recipe, out, resume, stop_after, extend_steps, trainer: TrainerArgs { backend, feed_threads }, quiet } => {
+            backend_named(backend.as_deref()).and_then(|backend| {
                 ptgrm_train::fit::fit(&ptgrm_train::fit::FitOptions {
                     recipe: recipe.as_deref(),
                     out: &out,
@@ -159,27 +159,38 @@ fn main() -> ExitCode {
                     feed_threads,
                     quiet,
                 })
-            }),
-        Cmd::Snapshot { run, out } => ptgrm_train::run::snapshot(&run, &out).map(|bytes| {
-            println!("snapshot of {} in {} ({:.1} MB); resume with: train fit --out {} --resume", run.display(), out.display(), bytes as f64 / 1e6, out.display());
-        }),
-        Cmd::Export { run, out, base } => ptgrm_train::export::export_with(&run, &out, &ptgrm_train::export::ExportOptions { base }).map(|m| {
-            let n: u64 = m.graphs.iter().map(|(_, g)| g.parameters).sum();
-            println!("wrote bundle {} ({} {}, {} trained parameters, step {})", out.display(), m.name, m.task, n, m.provenance.steps);
-        }),
-        Cmd::Eval { run, full, crop, val, save_images } => ptgrm_train::eval::eval(&run, full, crop, &val, save_images.as_deref()),
-        Cmd::Bench { recipe, steps, warmup, trainer: TrainerArgs { backend, feed_threads }, view_reuse, batch, crop } => backend_named(backend.as_deref()).and_then(|backend| {
-            ptgrm_train::bench::bench(&ptgrm_train::bench::BenchOptions {
-                recipe: &recipe,
-                steps,
-                warmup,
-                batch,
-                crop,
-                view_reuse,
-                backend,
-                feed_threads,
             })
+        }
+        Cmd::Snapshot { run, out } => ptgrm_train::run::snapshot(&run, &out).map(|bytes| {
+            println!(
+                "snapshot of {} in {} ({:.1} MB); resume with: train fit --out {} --resume",
+                run.display(),
+                out.display(),
+                bytes as f64 / 1e6,
+                out.display()
+            );
         }),
+        Cmd::Export { run, out, base } => {
+            ptgrm_train::export::export_with(&run, &out, &ptgrm_train::export::ExportOptions { base }).map(|m| {
+                let n: u64 = m.graphs.iter().map(|(_, g)| g.parameters).sum();
+                println!("wrote bundle {} ({} {}, {} trained parameters, step {})", out.display(), m.name, m.task, n, m.provenance.steps);
+            })
+        }
+        Cmd::Eval { run, full, crop, val, save_images } => ptgrm_train::eval::eval(&run, full, crop, &val, save_images.as_deref()),
+        Cmd::Bench { recipe, steps, warmup, trainer: TrainerArgs { backend, feed_threads }, view_reuse, batch, crop } => {
+            backend_named(backend.as_deref()).and_then(|backend| {
+                ptgrm_train::bench::bench(&ptgrm_train::bench::BenchOptions {
+                    recipe: &recipe,
+                    steps,
+                    warmup,
+                    batch,
+                    crop,
+                    view_reuse,
+                    backend,
+                    feed_threads,
+                })
+            })
+        }
         Cmd::Grid { out, rows, crop, centre } => grid(&out, &rows, crop, &centre),
     };
     match result {

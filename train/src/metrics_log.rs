@@ -3,7 +3,7 @@
 //! the file never holds a step twice.
 
 use crate::evaluate::Scores;
-use crate::plot::{write_plot, Series};
+use crate::plot::{Series, write_plot};
 use crate::run::{METRICS_FILE, PLOT_FILE};
 use anyhow::{Context, Result};
 use std::io::Write;
@@ -25,14 +25,8 @@ impl MetricsLog {
     pub fn open(dir: &Path, keep_until: u64) -> Result<MetricsLog> {
         let path = dir.join(METRICS_FILE);
         let mut kept = vec![HEADER.to_string()];
-        let mut log = MetricsLog {
-            dir: dir.to_path_buf(),
-            file: None,
-            loss: vec![],
-            val_input: vec![],
-            val_base: vec![],
-            val_refined: vec![],
-        };
+        let mut log =
+            MetricsLog { dir: dir.to_path_buf(), file: None, loss: vec![], val_input: vec![], val_base: vec![], val_refined: vec![] };
         if let Ok(text) = std::fs::read_to_string(&path) {
             for line in text.lines().skip(1) {
                 let f: Vec<&str> = line.split(',').collect();
@@ -92,11 +86,8 @@ impl MetricsLog {
     /// Redraws plot.png (loss smoothed over a window of ~1% of the steps).
     pub fn write_plot(&self, last_step: u64) -> Result<()> {
         let win = (self.loss.len() / 100).max(1);
-        let smooth: Vec<(f64, f64)> = self
-            .loss
-            .chunks(win)
-            .map(|c| (c[c.len() - 1].0, c.iter().map(|p| p.1).sum::<f64>() / c.len() as f64))
-            .collect();
+        let smooth: Vec<(f64, f64)> =
+            self.loss.chunks(win).map(|c| (c[c.len() - 1].0, c.iter().map(|p| p.1).sum::<f64>() / c.len() as f64)).collect();
         let series = [
             Series { label: "INPUT", colour: [150, 150, 150], points: &self.val_input },
             Series { label: "BASE F", colour: [30, 90, 220], points: &self.val_base },
@@ -105,4 +96,3 @@ impl MetricsLog {
         write_plot(&self.dir.join(PLOT_FILE), &smooth, &series, last_step as f64)
     }
 }
-

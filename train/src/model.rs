@@ -2,9 +2,9 @@
 //! `Ops`) executed by [`crate::burn_ops::BurnOps`], the Eq. 8 loss, and whole-image inference
 //! with the engine's reflect padding.
 
-use crate::burn_ops::{tensor_from, BurnOps, ParamStore, BT};
+use crate::burn_ops::{BT, BurnOps, ParamStore, tensor_from};
 use crate::imagebuf::Image;
-use anyhow::{bail, Result};
+use anyhow::{Result, bail};
 use burn::tensor::Tensor;
 use ptgrm_model::export::ModelConfig;
 use ptgrm_model::joint::joint_forward;

@@ -2,10 +2,10 @@
 //! with the runtime crate's session setup, so the trainer sees what the engine will compute.
 
 use crate::imagebuf::Image;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{Context, Result, anyhow, bail};
 use ort::session::Session;
 use ort::value::TensorRef;
-use ptgrm::providers::{build_session, Provider, ProviderSettings};
+use ptgrm::providers::{Provider, ProviderSettings, build_session};
 use ptgrm_model::import::ffdnet::SIGMA_INPUT;
 use std::path::Path;
 
@@ -24,8 +24,7 @@ impl OnnxGraph {
     pub fn load(path: &Path, output: Option<&str>) -> Result<OnnxGraph> {
         let bytes = std::fs::read(path).with_context(|| format!("reading ONNX graph {}", path.display()))?;
         let settings = ProviderSettings { threads: 1, ..Default::default() };
-        let session = build_session(&bytes, Provider::Cpu, &settings, None)
-            .map_err(|e| anyhow!("loading {}: {e}", path.display()))?;
+        let session = build_session(&bytes, Provider::Cpu, &settings, None).map_err(|e| anyhow!("loading {}: {e}", path.display()))?;
         let input = session
             .inputs()
             .iter()
@@ -74,14 +73,14 @@ impl OnnxGraph {
                     );
                 };
                 let levels = vec![level; shape[0]];
-                let l = TensorRef::from_array_view(([shape[0]], levels.as_slice())).map_err(|e| anyhow!("{}: level tensor: {e}", self.path))?;
+                let l =
+                    TensorRef::from_array_view(([shape[0]], levels.as_slice())).map_err(|e| anyhow!("{}: level tensor: {e}", self.path))?;
                 self.session.run(ort::inputs![self.input.as_str() => t, name.as_str() => l])
             }
         }
         .map_err(|e| anyhow!("{}: inference: {e}", self.path))?;
-        let (s, v) = outputs[self.output.as_str()]
-            .try_extract_tensor::<f32>()
-            .map_err(|e| anyhow!("{}: output {}: {e}", self.path, self.output))?;
+        let (s, v) =
+            outputs[self.output.as_str()].try_extract_tensor::<f32>().map_err(|e| anyhow!("{}: output {}: {e}", self.path, self.output))?;
         Ok((s.iter().map(|&d| d as usize).collect(), v.to_vec()))
     }
 }

@@ -173,8 +173,7 @@ pub fn write_plot(path: &Path, loss: &[(f64, f64)], val: &[Series], last_step: f
     panel(&mut cv, 0, H / 2, "TRAIN LOSS", &[Series { label: "LOSS", colour: [40, 40, 40], points: loss }], true, x_range);
     panel(&mut cv, H / 2, H / 2, "VAL PSNR (DB)", val, false, x_range);
     cv.text(W / 2 - 20, H - 14, "STEP", [0, 0, 0]);
-    image::save_buffer(path, &cv.px, W as u32, H as u32, image::ColorType::Rgb8)
-        .with_context(|| format!("writing plot {}", path.display()))
+    image::save_buffer(path, &cv.px, W as u32, H as u32, image::ColorType::Rgb8).with_context(|| format!("writing plot {}", path.display()))
 }
 
 #[cfg(test)]

@@ -218,7 +218,8 @@ pub(crate) mod tests {
             }
         }
         // Views past the first generation (whose first use is partial) are used exactly R times.
-        let full: Vec<usize> = uses.iter().filter(|(id, _)| **id >= p as u64 && **id < (total / r as u64 - p as u64)).map(|(_, n)| *n).collect();
+        let full: Vec<usize> =
+            uses.iter().filter(|(id, _)| **id >= p as u64 && **id < (total / r as u64 - p as u64)).map(|(_, n)| *n).collect();
         assert!(!full.is_empty() && full.iter().all(|&n| n == r), "{full:?}");
         // After the first window, each window of P samples builds about P/R views.
         let steady = &new_views_per_window[2..];

@@ -4,7 +4,7 @@
 
 use crate::data::DataConfig;
 use crate::degrade::Degradation;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use ptgrm_bundle::ThirdPartyWeights;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -235,10 +235,14 @@ impl Recipe {
             bail!("train.near_clip_weight must be a finite number > 0, got {}", t.near_clip_weight);
         }
         if t.freeze_base && !(matches!(self.base, BaseSpec::Builtin) && t.lambda1 > 0.0 && t.init_from.is_some()) {
-            bail!("train.freeze_base trains R alone after a trained built-in F: it needs base.kind = \"builtin\", train.lambda1 > 0 and train.init_from (the trained F)");
+            bail!(
+                "train.freeze_base trains R alone after a trained built-in F: it needs base.kind = \"builtin\", train.lambda1 > 0 and train.init_from (the trained F)"
+            );
         }
         if !t.trainable.is_empty() && (t.freeze_base || t.init_from.is_none()) {
-            bail!("train.trainable learns a part of a trained model: it needs train.init_from and cannot be combined with train.freeze_base (list \"refiner.\" instead)");
+            bail!(
+                "train.trainable learns a part of a trained model: it needs train.init_from and cannot be combined with train.freeze_base (list \"refiner.\" instead)"
+            );
         }
         if t.lambda1 == 0.0 && !t.trainable.is_empty() && t.trainable.iter().all(|p| p.starts_with("refiner.")) {
             bail!("train.trainable names only R's parameters, but train.lambda1 = 0 trains F alone (R's loss is not computed)");
@@ -305,9 +309,7 @@ mod tests {
 
     #[test]
     fn a_capture_probability_outside_0_to_1_is_refused_by_name() {
-        let with = |kind: &str, field: &str| {
-            MINIMAL.replace("[train]", &format!("[[degradation]]\nkind = \"{kind}\"\n{field}\n\n[train]"))
-        };
+        let with = |kind: &str, field: &str| MINIMAL.replace("[train]", &format!("[[degradation]]\nkind = \"{kind}\"\n{field}\n\n[train]"));
         let e = Recipe::parse(&with("low_light", "well_exposed = 1.5"), "test").unwrap_err();
         assert!(format!("{e:#}").contains("low_light well_exposed"), "{e:#}");
         assert!(Recipe::parse(&with("low_light", "well_exposed = 0.1"), "test").is_ok());

@@ -3,7 +3,7 @@
 //! even if the recipe file changes later.
 
 use crate::recipe::{BaseSpec, Recipe};
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{Context, Result, anyhow, bail};
 use burn::tensor::Device;
 use ptgrm_model::export::ModelConfig;
 use serde::{Deserialize, Serialize};
@@ -73,7 +73,11 @@ impl RunDir {
     pub fn open(dir: &Path) -> Result<RunDir> {
         let rpath = dir.join(RECIPE_FILE);
         if !rpath.exists() {
-            bail!("{} is not a run directory (no {RECIPE_FILE}); start one with `train fit --recipe R --out {}`", dir.display(), dir.display());
+            bail!(
+                "{} is not a run directory (no {RECIPE_FILE}); start one with `train fit --recipe R --out {}`",
+                dir.display(),
+                dir.display()
+            );
         }
         let recipe_text = std::fs::read_to_string(&rpath).with_context(|| format!("reading {}", rpath.display()))?;
         let recipe = Recipe::parse(&recipe_text, &rpath.display().to_string())?;

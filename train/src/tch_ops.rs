@@ -9,7 +9,7 @@
 //! change backend on resume.
 
 use ptgrm_model::ops::{Conv2d, Init, Ops};
-use ptgrm_model::params::{init_value, ParamMap, ParamValue};
+use ptgrm_model::params::{ParamMap, ParamValue, init_value};
 use std::collections::BTreeMap;
 use tch::{Device, Kind, Tensor};
 

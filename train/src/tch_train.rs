@@ -4,7 +4,7 @@
 
 use crate::backend::{Backend, LossConfig, OptimizerState, StepBatch, StepResult, Trainer};
 use crate::model::forward_ops;
-use crate::tch_ops::{tensor, values, TchOps, TchStore, TT};
+use crate::tch_ops::{TT, TchOps, TchStore, tensor, values};
 use ptgrm_model::export::ModelConfig;
 use ptgrm_model::joint::{joint_base, joint_refine};
 use ptgrm_model::params::{ParamMap, ParamValue};
@@ -307,7 +307,8 @@ mod tests {
             (state >> 11) as f32 / (1u64 << 53) as f32
         };
         // Sum of 4 uniforms: near-Gaussian, sigma 0.02 around 0.
-        let noise: Vec<f32> = (0..n * 3 * side * side).map(|_| ((0..4).map(|_| uniform()).sum::<f32>() - 2.0) * 0.02 * 3f32.sqrt()).collect();
+        let noise: Vec<f32> =
+            (0..n * 3 * side * side).map(|_| ((0..4).map(|_| uniform()).sum::<f32>() - 2.0) * 0.02 * 3f32.sqrt()).collect();
         let y = Tensor::zeros([n as i64, 3, side as i64, side as i64], (Kind::Float, Device::Cpu));
         let score = |v: &[f32]| grid_loss(&tensor(&[n, 3, side, side], v), &y).double_value(&[]);
         let plain = score(&noise);
@@ -380,9 +381,8 @@ mod tests {
             assert!(t.step(&batch, 1e-3).applied);
             t.params()
         };
-        let moved = |p: &ParamMap, prefix: &str| {
-            p.iter().filter(|(k, v)| k.starts_with(prefix) && v.data != params[k.as_str()].data).count()
-        };
+        let moved =
+            |p: &ParamMap, prefix: &str| p.iter().filter(|(k, v)| k.starts_with(prefix) && v.data != params[k.as_str()].data).count();
         let frozen = after(true, &[]);
         assert_eq!(moved(&frozen, "base."), 0, "F changed under freeze_base");
         assert!(moved(&frozen, "refiner.") > 10, "R did not train under freeze_base");

@@ -80,7 +80,15 @@ fn low_light_scales_linear_brightness_by_the_exposure() {
     let clean = random_image(128, 96, 4);
     let ll = LowLight { quantize: false, ..LowLight::default() };
     for exposure in [0.03, 0.1, 0.3] {
-        let s = LowLightSample { exposure, gamma: 2.2, photons: f64::INFINITY, read_noise: 0.0, gains: [1.0; 3], mosaic: None, chroma_subsample: false };
+        let s = LowLightSample {
+            exposure,
+            gamma: 2.2,
+            photons: f64::INFINITY,
+            read_noise: 0.0,
+            gains: [1.0; 3],
+            mosaic: None,
+            chroma_subsample: false,
+        };
         let dark = ll.apply(&clean, &s, &mut Rng::new(5));
         let lin_in: f64 = clean.data.iter().map(|&v| (v as f64).powf(2.2)).sum();
         let lin_out: f64 = dark.data.iter().map(|&v| (v as f64).powf(2.2)).sum();
@@ -130,7 +138,8 @@ fn low_light_colour_cast_scales_channels_by_their_gains() {
     let clean = Image::filled(16, 16, [0.5; 3]);
     let ll = LowLight { quantize: false, ..LowLight::default() };
     let gains = [1.12, 1.0, 0.88];
-    let s = LowLightSample { exposure: 0.2, gamma: 2.0, photons: f64::INFINITY, read_noise: 0.0, gains, mosaic: None, chroma_subsample: false };
+    let s =
+        LowLightSample { exposure: 0.2, gamma: 2.0, photons: f64::INFINITY, read_noise: 0.0, gains, mosaic: None, chroma_subsample: false };
     let dark = ll.apply(&clean, &s, &mut Rng::new(0));
     let lin = |c: usize| (dark.at(c, 3, 3) as f64).powi(2);
     assert!((lin(0) / lin(1) - 1.12).abs() < 1e-4 && (lin(2) / lin(1) - 0.88).abs() < 1e-4);

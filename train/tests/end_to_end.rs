@@ -12,7 +12,7 @@ use ptgrm_model::export::test_prior_graph;
 use ptgrm_model::onnx_builder::ParamSource;
 use ptgrm_train::burn_ops::tensor_from;
 use ptgrm_train::checkpoint::Checkpoint;
-use ptgrm_train::fit::{fit, param_store_from_checkpoint, FitOptions};
+use ptgrm_train::fit::{FitOptions, fit, param_store_from_checkpoint};
 use ptgrm_train::imagebuf::Image;
 use ptgrm_train::model::{forward, pad_reflect};
 use ptgrm_train::run::RunDir;
@@ -105,7 +105,17 @@ checkpoint_every = 2
 }
 
 fn fit_run(recipe: Option<&Path>, out: &Path, resume: bool, stop_after: Option<u64>) {
-    fit(&FitOptions { recipe, out, resume, stop_after, extend_steps: None, backend: ptgrm_train::backend::Backend::default_for_build(), feed_threads: 1, quiet: true }).unwrap();
+    fit(&FitOptions {
+        recipe,
+        out,
+        resume,
+        stop_after,
+        extend_steps: None,
+        backend: ptgrm_train::backend::Backend::default_for_build(),
+        feed_threads: 1,
+        quiet: true,
+    })
+    .unwrap();
 }
 
 fn final_params(run: &Path) -> ptgrm_model::params::ParamMap {
@@ -207,7 +217,8 @@ fn train_resume_export_and_run_in_the_runtime() {
     let before = std::fs::read_to_string(straight.join("eval.json")).unwrap();
     ptgrm_train::eval::eval(&straight, true, None, &[fx.root.join("train")], None).unwrap();
     assert_eq!(std::fs::read_to_string(straight.join("eval.json")).unwrap(), before);
-    let other: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(straight.join("eval-other-photos.json")).unwrap()).unwrap();
+    let other: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(straight.join("eval-other-photos.json")).unwrap()).unwrap();
     let names: Vec<&str> = other["images"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
     assert_eq!(names.len(), 2, "{names:?}");
     assert!(names.iter().any(|n| n.ends_with("a.png")) && names.iter().any(|n| n.ends_with("b.png")), "{names:?}");
@@ -241,7 +252,8 @@ fn train_resume_export_and_run_in_the_runtime() {
         }
         let g = random(n * PRIOR_DIM, 4, -0.3, 0.3);
         let dev = store.device.clone();
-        let (bb, br) = forward(&mut store, cfg, &tensor_from(&[n, 3, h, w], x.clone(), &dev), &tensor_from(&[n, PRIOR_DIM], g.clone(), &dev), None);
+        let (bb, br) =
+            forward(&mut store, cfg, &tensor_from(&[n, 3, h, w], x.clone(), &dev), &tensor_from(&[n, PRIOR_DIM], g.clone(), &dev), None);
         let out = run(&mut s, &[("image", vec![n, 3, h, w], &x), ("prior", vec![n, PRIOR_DIM], &g)], &["refined", "base"]);
         let (dr, db) = (max_abs_diff(&br.to_vec(), &out[0]), max_abs_diff(&bb.to_vec(), &out[1]));
         assert!(dr <= 1e-4 && db <= 1e-4, "trained weights {n}x3x{h}x{w}: refined {dr}, base {db}");
@@ -346,7 +358,9 @@ fn extend_steps_lengthens_a_finished_run_with_the_stretched_schedule() {
     let m = ptgrm_train::export::export(&kept, &fx.root.join("kept-bundle")).unwrap();
     let command = m.provenance.command.as_deref().unwrap();
     let (o, k) = (out.display(), kept.display());
-    let want = format!("--out {o} && train fit --out {o} --resume --extend-steps 8 && train snapshot --run {o} --out {k} && train export --run {k} ");
+    let want = format!(
+        "--out {o} && train fit --out {o} --resume --extend-steps 8 && train snapshot --run {o} --out {k} && train export --run {k} "
+    );
     assert!(command.contains(&want), "{command}");
     let e = format!("{:#}", fit(&FitOptions { recipe: Some(&fx.recipe), out: &fx.root.join("new"), ..opts(3, false) }).unwrap_err());
     assert!(e.contains("--resume"), "{e}");
@@ -380,12 +394,14 @@ fn init_from_starts_a_run_from_another_runs_parameters() {
     assert!(m.provenance.note.as_deref().is_some_and(|n| n.contains("started from the parameters of")), "{:?}", m.provenance.note);
     // A run started from that one records the whole chain, oldest first.
     let again = fx.root.join("again.toml");
-    std::fs::write(&again, tune.replace(&format!("init_from = \"{}\"", source.display()), &format!("init_from = \"{}\"", out.display()))).unwrap();
+    std::fs::write(&again, tune.replace(&format!("init_from = \"{}\"", source.display()), &format!("init_from = \"{}\"", out.display())))
+        .unwrap();
     let last = fx.root.join("again");
     fit_run(Some(&again), &last, false, None);
     let m = ptgrm_train::export::export(&last, &fx.root.join("again-bundle")).unwrap();
     let command = m.provenance.command.as_deref().unwrap();
-    let at = |run: &Path| command.find(&format!("--out {} ", run.display())).unwrap_or_else(|| panic!("{} missing: {command}", run.display()));
+    let at =
+        |run: &Path| command.find(&format!("--out {} ", run.display())).unwrap_or_else(|| panic!("{} missing: {command}", run.display()));
     assert!(at(&source) < at(&out) && at(&out) < at(&last), "{command}");
 
     let wider = tune.replace("width = 8", "width = 12");
@@ -410,7 +426,10 @@ fn init_from_starts_a_run_from_another_runs_parameters() {
 #[test]
 fn lambda1_zero_trains_f_alone_and_leaves_r_at_its_initial_weights() {
     let fx = fixture();
-    let text = std::fs::read_to_string(&fx.recipe).unwrap().replace("warmup_steps = 2", "warmup_steps = 2\nlambda1 = 0.0").replace(&format!("steps = {STEPS}"), "steps = 4");
+    let text = std::fs::read_to_string(&fx.recipe)
+        .unwrap()
+        .replace("warmup_steps = 2", "warmup_steps = 2\nlambda1 = 0.0")
+        .replace(&format!("steps = {STEPS}"), "steps = 4");
     let recipe = fx.root.join("alone.toml");
     std::fs::write(&recipe, text).unwrap();
     let out = fx.root.join("alone");
@@ -423,7 +442,8 @@ fn lambda1_zero_trains_f_alone_and_leaves_r_at_its_initial_weights() {
             assert_eq!(d, 0.0, "{k} changed in an F-alone run");
         }
     }
-    let f_moved = params.iter().filter(|(k, _)| k.starts_with("base.")).map(|(k, v)| max_abs_diff(&v.data, &init[k].data)).fold(0.0, f32::max);
+    let f_moved =
+        params.iter().filter(|(k, _)| k.starts_with("base.")).map(|(k, v)| max_abs_diff(&v.data, &init[k].data)).fold(0.0, f32::max);
     assert!(f_moved > 1e-4, "F did not train");
 }
 
@@ -435,11 +455,29 @@ fn ck_final(run: &Path) -> Checkpoint {
 fn bad_recipes_and_runs_give_clear_errors() {
     let fx = fixture();
     let out = fx.root.join("r");
-    let missing = fit(&FitOptions { recipe: Some(&fx.root.join("nope.toml")), out: &out, resume: false, stop_after: None, extend_steps: None, backend: ptgrm_train::backend::Backend::default_for_build(), feed_threads: 1, quiet: true });
+    let missing = fit(&FitOptions {
+        recipe: Some(&fx.root.join("nope.toml")),
+        out: &out,
+        resume: false,
+        stop_after: None,
+        extend_steps: None,
+        backend: ptgrm_train::backend::Backend::default_for_build(),
+        feed_threads: 1,
+        quiet: true,
+    });
     assert!(format!("{:#}", missing.unwrap_err()).contains("nope.toml"));
     let not_a_run = ptgrm_train::export::export(&fx.root.join("train"), &fx.root.join("b"));
     assert!(format!("{:#}", not_a_run.unwrap_err()).contains("not a run directory"));
     fit_run(Some(&fx.recipe), &out, false, Some(1));
-    let again = fit(&FitOptions { recipe: Some(&fx.recipe), out: &out, resume: false, stop_after: None, extend_steps: None, backend: ptgrm_train::backend::Backend::default_for_build(), feed_threads: 1, quiet: true });
+    let again = fit(&FitOptions {
+        recipe: Some(&fx.recipe),
+        out: &out,
+        resume: false,
+        stop_after: None,
+        extend_steps: None,
+        backend: ptgrm_train::backend::Backend::default_for_build(),
+        feed_threads: 1,
+        quiet: true,
+    });
     assert!(format!("{:#}", again.unwrap_err()).contains("--resume"));
 }

@@ -8,7 +8,7 @@ mod common;
 use ptgrm_model::import::ffdnet::SIGMA_INPUT;
 use ptgrm_model::onnx_builder::{Dim, OnnxBuilder};
 use ptgrm_train::data::TrainSet;
-use ptgrm_train::fit::{fit, prepared_validation, FitOptions};
+use ptgrm_train::fit::{FitOptions, fit, prepared_validation};
 use ptgrm_train::onnx_run::OnnxGraph;
 use ptgrm_train::pool::ViewPool;
 use ptgrm_train::recipe::Recipe;
@@ -49,7 +49,6 @@ fn photo(path: &Path, w: usize, h: usize, seed: u64) {
     img.save_png(path).unwrap();
 }
 
-
 #[test]
 fn each_view_reaches_f_with_its_own_noise_level_and_bundles_ship_f_at_a_fixed_level() {
     let dir = tempfile::tempdir().unwrap();
@@ -64,7 +63,16 @@ fn each_view_reaches_f_with_its_own_noise_level_and_bundles_ship_f_at_a_fixed_le
     std::fs::write(root.join("f.onnx"), level_graph(None, 1.0)).unwrap();
     std::fs::write(root.join("f25.onnx"), level_graph(Some(25.0), 1.0)).unwrap();
     std::fs::write(root.join("other25.onnx"), level_graph(Some(25.0), 2.0)).unwrap();
-    let text = common::tiny_external_recipe(root, "blind", "f.onnx", "base F (noise level as input)", "view_reuse = 2\npool_views = 4", [5, 55], 4, 2);
+    let text = common::tiny_external_recipe(
+        root,
+        "blind",
+        "f.onnx",
+        "base F (noise level as input)",
+        "view_reuse = 2\npool_views = 4",
+        [5, 55],
+        4,
+        2,
+    );
     std::fs::write(root.join("r.toml"), &text).unwrap();
 
     // Pooled training views: every crop of F's output holds its view's drawn level, and the
@@ -92,7 +100,17 @@ fn each_view_reaches_f_with_its_own_noise_level_and_bundles_ship_f_at_a_fixed_le
     // A run trains through the feeder, and its validation images reach F with their own level.
     let run = root.join("run");
     let backend = ptgrm_train::backend::Backend::default_for_build();
-    fit(&FitOptions { recipe: Some(&root.join("r.toml")), out: &run, resume: false, stop_after: None, extend_steps: None, backend, feed_threads: 1, quiet: true }).unwrap();
+    fit(&FitOptions {
+        recipe: Some(&root.join("r.toml")),
+        out: &run,
+        resume: false,
+        stop_after: None,
+        extend_steps: None,
+        backend,
+        feed_threads: 1,
+        quiet: true,
+    })
+    .unwrap();
     let val = prepared_validation(&RunDir::open(&run).unwrap(), None).unwrap();
     for v in &val {
         let level = v.val.noise_level.expect("validation draws a level");
@@ -102,7 +120,7 @@ fn each_view_reaches_f_with_its_own_noise_level_and_bundles_ship_f_at_a_fixed_le
 
     // A bundle cannot feed a level: export names the way out, then ships F at a fixed level,
     // and only the same network.
-    use ptgrm_train::export::{export, export_with, ExportOptions};
+    use ptgrm_train::export::{ExportOptions, export, export_with};
     let err = export(&run, &root.join("b0")).unwrap_err().to_string();
     assert!(err.contains("noise level") && err.contains("--base"), "{err}");
     let other = ExportOptions { base: Some(root.join("other25.onnx")) };
@@ -116,6 +134,9 @@ fn each_view_reaches_f_with_its_own_noise_level_and_bundles_ship_f_at_a_fixed_le
     let command = m.provenance.command.unwrap();
     assert!(command.ends_with(&format!(" --base {}", root.join("f25.onnx").display())), "{command}");
     // and the runtime runs it
-    let engine = ptgrm::Engine::load(&root.join("b2"), &ptgrm::EngineOptions { provider: ptgrm::ProviderRequest::Cpu, threads: 1, ..Default::default() });
+    let engine = ptgrm::Engine::load(
+        &root.join("b2"),
+        &ptgrm::EngineOptions { provider: ptgrm::ProviderRequest::Cpu, threads: 1, ..Default::default() },
+    );
     assert!(engine.is_ok(), "{:?}", engine.err());
 }

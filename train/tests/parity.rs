@@ -6,10 +6,10 @@ mod common;
 
 use common::{max_abs_diff, random, run, session};
 use ptgrm_model::base::{BaseBlock, BaseConfig, BaseHead, BaseView, DecoderUpsampling};
-use ptgrm_model::export::{merged_graph, refiner_graph, ModelConfig};
+use ptgrm_model::export::{ModelConfig, merged_graph, refiner_graph};
 use ptgrm_model::onnx_builder::ParamSource;
-use ptgrm_model::ptgrm::{Head, RefinerConfig, ABLATIONS};
-use ptgrm_train::burn_ops::{tensor_from, ParamStore};
+use ptgrm_model::ptgrm::{ABLATIONS, Head, RefinerConfig};
+use ptgrm_train::burn_ops::{ParamStore, tensor_from};
 use ptgrm_train::imagebuf::Image;
 use ptgrm_train::model::{forward, pad_reflect};
 
@@ -32,7 +32,16 @@ fn image_batch(n: usize, h: usize, w: usize, pad: usize, seed: u64) -> (Vec<f32>
     (out, ph, pw)
 }
 
-fn burn_outputs(cfg: &ModelConfig, seed: u64, x: &[f32], g: &[f32], n: usize, h: usize, w: usize, ext: Option<&[f32]>) -> (Vec<f32>, Vec<f32>) {
+fn burn_outputs(
+    cfg: &ModelConfig,
+    seed: u64,
+    x: &[f32],
+    g: &[f32],
+    n: usize,
+    h: usize,
+    w: usize,
+    ext: Option<&[f32]>,
+) -> (Vec<f32>, Vec<f32>) {
     let mut store = ParamStore::new(ptgrm_train::run::device(), seed, false);
     let dev = store.device.clone();
     let xt = tensor_from(&[n, 3, h, w], x.to_vec(), &dev);
@@ -45,8 +54,17 @@ fn burn_outputs(cfg: &ModelConfig, seed: u64, x: &[f32], g: &[f32], n: usize, h:
 /// The same forward on the LibTorch backend (parameters from the same deterministic init).
 #[cfg(feature = "tch")]
 #[allow(clippy::too_many_arguments)]
-fn tch_outputs(cfg: &ModelConfig, seed: u64, x: &[f32], g: &[f32], n: usize, h: usize, w: usize, ext: Option<&[f32]>) -> (Vec<f32>, Vec<f32>) {
-    use ptgrm_train::tch_ops::{tensor, values, TchOps, TchStore, TT};
+fn tch_outputs(
+    cfg: &ModelConfig,
+    seed: u64,
+    x: &[f32],
+    g: &[f32],
+    n: usize,
+    h: usize,
+    w: usize,
+    ext: Option<&[f32]>,
+) -> (Vec<f32>, Vec<f32>) {
+    use ptgrm_train::tch_ops::{TT, TchOps, TchStore, tensor, values};
     let mut store = TchStore::new(seed, false, tch::Device::Cpu);
     let mut ops = TchOps { store: &mut store };
     let xt = TT(tensor(&[n, 3, h, w], x));
@@ -58,7 +76,18 @@ fn tch_outputs(cfg: &ModelConfig, seed: u64, x: &[f32], g: &[f32], n: usize, h: 
 
 /// Asserts the tch backend's outputs equal ONNX Runtime's (no-op without the tch feature).
 #[allow(unused_variables, clippy::too_many_arguments)]
-fn assert_tch_matches(cfg: &ModelConfig, seed: u64, x: &[f32], g: &[f32], n: usize, h: usize, w: usize, ext: Option<&[f32]>, ort: (&[f32], Option<&[f32]>), what: &str) {
+fn assert_tch_matches(
+    cfg: &ModelConfig,
+    seed: u64,
+    x: &[f32],
+    g: &[f32],
+    n: usize,
+    h: usize,
+    w: usize,
+    ext: Option<&[f32]>,
+    ort: (&[f32], Option<&[f32]>),
+    what: &str,
+) {
     #[cfg(feature = "tch")]
     {
         let (tb, tr) = tch_outputs(cfg, seed, x, g, n, h, w, ext);
@@ -107,7 +136,8 @@ fn fused_low_resolution_model_matches_onnx_runtime() {
         assert_merged_parity(&ModelConfig { base: Some(base), refiner }, 13);
     }
     // v2: F on the unshuffled view at 1/4 (per-pixel correction through a pixel shuffle), R at 1/8.
-    let base = BaseConfig { block: BaseBlock::Res, head: BaseHead::Affine, internal_scale: 4, view: BaseView::Unshuffled, ..Default::default() };
+    let base =
+        BaseConfig { block: BaseBlock::Res, head: BaseHead::Affine, internal_scale: 4, view: BaseView::Unshuffled, ..Default::default() };
     let refiner = RefinerConfig { internal_scale: 8, fused_upsampling: true, mask_logit_offset: 4.0, ..RefinerConfig::paper(32) };
     assert_merged_parity(&ModelConfig { base: Some(base.clone()), refiner: refiner.clone() }, 17);
     // v2 without shuffle patterns: debiased sub-positions and blurred decoder shuffles.
@@ -142,10 +172,13 @@ fn refiner_and_every_ablation_match_onnx_runtime() {
     let exposure = RefinerConfig { exposure_input: true, ..RefinerConfig::paper(small_dim) };
     let replicate = RefinerConfig { replicate_padding: true, zero_init_head: true, ..RefinerConfig::paper(small_dim) };
     let filter = RefinerConfig { restored_filter: true, ..RefinerConfig::paper(small_dim) };
-    let cases = ABLATIONS
-        .iter()
-        .map(|name| (*name, RefinerConfig::paper(small_dim).ablation(name).unwrap()))
-        .chain([("mean-free-correction", mean_free), ("full-res-skip", skip), ("exposure-input", exposure), ("replicate-padding", replicate), ("restored-filter", filter)]);
+    let cases = ABLATIONS.iter().map(|name| (*name, RefinerConfig::paper(small_dim).ablation(name).unwrap())).chain([
+        ("mean-free-correction", mean_free),
+        ("full-res-skip", skip),
+        ("exposure-input", exposure),
+        ("replicate-padding", replicate),
+        ("restored-filter", filter),
+    ]);
     for (name, refiner) in cases {
         let cfg = ModelConfig { base: None, refiner };
         let graph = refiner_graph(&cfg.refiner, ParamSource::Seeded(seed)).unwrap();

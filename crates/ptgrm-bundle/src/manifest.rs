@@ -253,10 +253,7 @@ pub fn write_bundle(dir: &Path, manifest: &Manifest, files: &[(&str, &[u8])]) ->
         let path = dir.join(name);
         std::fs::write(&path, bytes).map_err(|e| FormatError::Io(path.clone(), e))?;
         let sha = sha256_hex(bytes);
-        for gf in [&mut m.graphs.prior, &mut m.graphs.base, &mut m.graphs.refiner, &mut m.graphs.merged]
-            .into_iter()
-            .flatten()
-        {
+        for gf in [&mut m.graphs.prior, &mut m.graphs.base, &mut m.graphs.refiner, &mut m.graphs.merged].into_iter().flatten() {
             if gf.file == *name {
                 gf.sha256 = sha.clone();
             }

@@ -232,7 +232,9 @@ impl BaseConfig {
             return bad(format!("internal_scale {} must be 1, 2, 4 or 8", self.internal_scale));
         }
         if self.smooth_upsampling && self.decoder_upsampling == DecoderUpsampling::Bilinear {
-            return bad("smooth_upsampling blurs pixel-shuffle patterns; decoder_upsampling = \"bilinear\" has none (set one of them)".into());
+            return bad(
+                "smooth_upsampling blurs pixel-shuffle patterns; decoder_upsampling = \"bilinear\" has none (set one of them)".into()
+            );
         }
         if self.smooth_cells && !self.is_unshuffled() {
             return bad("smooth_cells applies only to the unshuffled view (view = \"unshuffled\", internal_scale > 1)".into());
@@ -617,11 +619,7 @@ fn global_context<O: Ops>(o: &mut O, cfg: &BaseConfig, h: &O::T, c: usize) -> O:
     let means = o.mean_hw(h);
     let z = linear(o, "base.context.0", &means, c, c);
     let z = o.leaky_relu(&z, 0.1);
-    let z = if cfg.zero_init_ending {
-        zero_linear(o, "base.context.1", &z, c, c)
-    } else {
-        linear(o, "base.context.1", &z, c, c)
-    };
+    let z = if cfg.zero_init_ending { zero_linear(o, "base.context.1", &z, c, c) } else { linear(o, "base.context.1", &z, c, c) };
     let offsets = o.expand_hw(&z, h);
     o.add(h, &offsets)
 }
@@ -645,10 +643,7 @@ fn unet_ending_params<O: Ops>(o: &mut O, cfg: &BaseConfig, out: usize, k: usize,
         // Started as nearest-neighbour upsampling: measured without it, an unshuffled F at step
         // 1,800 drew a period-4 grid (grid score 75) that training has to unlearn.
         let bound = |init: Init| init.bound().expect("uniform inits have a bound");
-        (
-            Init::Repeat { bound: bound(Init::kaiming_uniform(fan_in)), repeat },
-            Init::Repeat { bound: bound(Init::bias(fan_in)), repeat },
-        )
+        (Init::Repeat { bound: bound(Init::kaiming_uniform(fan_in)), repeat }, Init::Repeat { bound: bound(Init::bias(fan_in)), repeat })
     } else {
         (Init::kaiming_uniform(fan_in), Init::bias(fan_in))
     };
@@ -670,13 +665,19 @@ fn binomial_blur<O: Ops>(o: &mut O, x: &O::T, c: usize) -> O::T {
 /// Size-preserving k x k conv of F with bias (`groups` groups), padded as
 /// [`BaseConfig::replicate_padding`] says; `zero_init` starts weight and bias at zero.
 #[allow(clippy::too_many_arguments)]
-fn conv_k<O: Ops>(o: &mut O, cfg: &BaseConfig, name: &str, x: &O::T, cin: usize, cout: usize, k: usize, groups: usize, zero_init: bool) -> O::T {
+fn conv_k<O: Ops>(
+    o: &mut O,
+    cfg: &BaseConfig,
+    name: &str,
+    x: &O::T,
+    cin: usize,
+    cout: usize,
+    k: usize,
+    groups: usize,
+    zero_init: bool,
+) -> O::T {
     let (x, shape) = padded(o, cfg.replicate_padding, x, Conv2d::same(k).with_groups(groups));
-    if zero_init {
-        zero_conv(o, name, &x, cin, cout, k, shape)
-    } else {
-        conv(o, name, &x, cin, cout, k, shape, true)
-    }
+    if zero_init { zero_conv(o, name, &x, cin, cout, k, shape) } else { conv(o, name, &x, cin, cout, k, shape, true) }
 }
 
 fn block<O: Ops>(o: &mut O, cfg: &BaseConfig, name: &str, x: &O::T, c: usize) -> O::T {

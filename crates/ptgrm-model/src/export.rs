@@ -2,16 +2,16 @@
 //! builder into the bundle's graph roles, with the tensor names of
 //! [`ptgrm_bundle::io`] and dynamic N, H, W.
 
-use crate::base::{base_forward, BaseConfig};
-use ptgrm_bundle::io;
+use crate::base::{BaseConfig, base_forward};
+use crate::joint::joint_forward;
 use crate::layers::linear;
 use crate::onnx_builder::{OnnxBuilder, ParamSource};
 use crate::onnx_proto::DimSpec::{self, Fixed, Named};
 use crate::ops::Ops;
-use crate::params::{count_prefix, ParamMap};
-use crate::joint::joint_forward;
-use crate::ptgrm::{refiner_forward, RefinerConfig};
+use crate::params::{ParamMap, count_prefix};
+use crate::ptgrm::{RefinerConfig, refiner_forward};
 use prost::Message;
+use ptgrm_bundle::io;
 use serde::{Deserialize, Serialize};
 
 /// F (optional: None when F is an external network) and R.

@@ -12,9 +12,9 @@
 //! only ever maps the noisy input affinely); R stays at its own 1/s and only its mask and
 //! residual are upsampled.
 
-use crate::base::{apply_base_head, apply_unshuffled_cells, base_forward, base_head, unshuffled_cells, BaseConfig, BaseHead};
+use crate::base::{BaseConfig, BaseHead, apply_base_head, apply_unshuffled_cells, base_forward, base_head, unshuffled_cells};
 use crate::ops::Ops;
-use crate::ptgrm::{apply_mask_residual, apply_residual_only, refiner_forward, refiner_head, Head, RefinerConfig};
+use crate::ptgrm::{Head, RefinerConfig, apply_mask_residual, apply_residual_only, refiner_forward, refiner_head};
 
 /// Why `fused_upsampling` cannot apply to this pair of configurations, if it cannot.
 pub fn fused_upsampling_error(base: Option<&BaseConfig>, refiner: &RefinerConfig) -> Option<String> {

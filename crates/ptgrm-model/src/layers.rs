@@ -7,11 +7,7 @@ use crate::ops::{Conv2d, Init, Ops};
 /// and the conv unpadded (so a flat input gives a flat output up to the frame's edge); otherwise
 /// as they are (zero padding).
 pub fn padded<O: Ops>(o: &mut O, replicate: bool, x: &O::T, conv: Conv2d) -> (O::T, Conv2d) {
-    if replicate && conv.padding > 0 {
-        (o.pad_replicate(x, conv.padding), Conv2d { padding: 0, ..conv })
-    } else {
-        (x.clone(), conv)
-    }
+    if replicate && conv.padding > 0 { (o.pad_replicate(x, conv.padding), Conv2d { padding: 0, ..conv }) } else { (x.clone(), conv) }
 }
 
 /// Conv layer with PyTorch default init; `bias` adds `{name}.bias`.

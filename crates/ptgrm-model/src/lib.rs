@@ -5,6 +5,8 @@
 
 pub mod base;
 pub mod export;
+pub mod import;
+pub mod joint;
 pub mod layers;
 pub mod onnx_builder;
 pub mod onnx_proto;
@@ -12,5 +14,3 @@ pub mod ops;
 pub mod params;
 pub mod ptgrm;
 pub mod test_bundle;
-pub mod import;
-pub mod joint;

@@ -17,11 +17,11 @@
 //! attributes (see [`attr_int`] and friends) and the output's shape.
 
 use crate::onnx_proto::{
-    AttributeProto, AttributeType, DimSpec, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
-    ValueInfoProto, IR_VERSION, OPSET,
+    AttributeProto, AttributeType, DimSpec, GraphProto, IR_VERSION, ModelProto, NodeProto, OPSET, OperatorSetIdProto, TensorProto,
+    ValueInfoProto,
 };
 use crate::ops::{Conv2d, Init, Ops};
-use crate::params::{init_value, ParamMap, ParamValue};
+use crate::params::{ParamMap, ParamValue, init_value};
 
 /// A partly known shape: `None` marks an axis only known at run time.
 pub type Shape = Vec<Option<usize>>;
@@ -239,7 +239,8 @@ impl OnnxBuilder {
 
     /// `Shape(x)[start..end]` as a 1-D int64 value.
     pub fn shape_slice(&mut self, x: &Value, start: usize, end: usize) -> Value {
-        let shape = self.node("Shape", &[&x.name], vec![attr_int("start", start as i64), attr_int("end", end as i64)], vec![Some(end - start)]);
+        let shape =
+            self.node("Shape", &[&x.name], vec![attr_int("start", start as i64), attr_int("end", end as i64)], vec![Some(end - start)]);
         shape
     }
 
@@ -260,10 +261,7 @@ impl OnnxBuilder {
         self.node(
             "Resize",
             &[&x.name, "", "", &sizes.name],
-            vec![
-                attr_string("mode", "linear"),
-                attr_string("coordinate_transformation_mode", "half_pixel"),
-            ],
+            vec![attr_string("mode", "linear"), attr_string("coordinate_transformation_mode", "half_pixel")],
             shape,
         )
     }

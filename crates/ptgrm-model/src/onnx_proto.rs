@@ -267,9 +267,7 @@ impl TensorProto {
             return None;
         }
         match &self.raw_data {
-            Some(raw) if raw.len() % 4 == 0 => {
-                Some(raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
-            }
+            Some(raw) if raw.len() % 4 == 0 => Some(raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
             Some(_) => None,
             None => Some(self.float_data.clone()),
         }
@@ -336,4 +334,3 @@ pub enum DimSpec {
 pub fn decode_model(bytes: &[u8]) -> Result<ModelProto, prost::DecodeError> {
     ModelProto::decode(bytes)
 }
-

@@ -2,10 +2,10 @@
 //! and the README demo (issue 2, item 9): no hand-placed binaries.
 
 use crate::base::BaseConfig;
-use ptgrm_bundle::{write_bundle, GraphFile, Graphs, Manifest, PriorSpec, Provenance, FORMAT_NAME, FORMAT_VERSION};
-use crate::export::{base_graph, merged_graph, refiner_graph, test_prior_graph, Graph, ModelConfig};
+use crate::export::{Graph, ModelConfig, base_graph, merged_graph, refiner_graph, test_prior_graph};
 use crate::onnx_builder::ParamSource;
 use crate::ptgrm::RefinerConfig;
+use ptgrm_bundle::{FORMAT_NAME, FORMAT_VERSION, GraphFile, Graphs, Manifest, PriorSpec, Provenance, write_bundle};
 use std::path::Path;
 
 /// Split (`base.onnx` + `refiner.onnx`) or one `merged.onnx`.

@@ -3,8 +3,8 @@
 mod import_support;
 
 use import_support::{load_rgb, photo, run_image, weights};
-use ptgrm_model::import::{mobilenet_v2, torch_file};
 use prost::Message;
+use ptgrm_model::import::{mobilenet_v2, torch_file};
 
 fn graph(with_logits: bool) -> Option<Vec<u8>> {
     let pth = weights("mobilenet_v2-b0353104.pth")?;

@@ -6,20 +6,18 @@ mod model_support;
 
 use model_support::ref_ops::{RefOps, Tensor};
 use model_support::{max_abs_diff, named, random, run, session};
+use ptgrm_bundle::{Manifest, io};
 use ptgrm_model::base::{
-    apply_base_head, apply_unshuffled_cells, base_forward, cells_to_pixels, debias_phases, unshuffled_cells,
-    unshuffled_cells_by_definition, BaseBlock, BaseConfig, BaseHead, BaseView, DecoderUpsampling,
+    BaseBlock, BaseConfig, BaseHead, BaseView, DecoderUpsampling, apply_base_head, apply_unshuffled_cells, base_forward, cells_to_pixels,
+    debias_phases, unshuffled_cells, unshuffled_cells_by_definition,
 };
-use ptgrm_bundle::{io, Manifest};
-use ptgrm_model::export::{
-    base_graph, init_params, merged_graph, parameter_counts, refiner_graph, test_prior_graph, ModelConfig,
-};
-use ptgrm_model::onnx_builder::ParamSource;
-use ptgrm_model::ops::Ops;
-use ptgrm_model::onnx_proto::decode_model;
+use ptgrm_model::export::{ModelConfig, base_graph, init_params, merged_graph, parameter_counts, refiner_graph, test_prior_graph};
 use ptgrm_model::joint::joint_forward;
-use ptgrm_model::ptgrm::{refiner_forward, RefinerConfig, ABLATIONS};
-use ptgrm_model::test_bundle::{write_test_bundle, Layout, TestBundleOptions};
+use ptgrm_model::onnx_builder::ParamSource;
+use ptgrm_model::onnx_proto::decode_model;
+use ptgrm_model::ops::Ops;
+use ptgrm_model::ptgrm::{ABLATIONS, RefinerConfig, refiner_forward};
+use ptgrm_model::test_bundle::{Layout, TestBundleOptions, write_test_bundle};
 
 const TOL: f32 = 1e-4;
 /// The odd frame sizes (N, H, W) every graph must handle once padded.
@@ -209,7 +207,8 @@ fn reduced_internal_resolution_keeps_full_size_io() {
         let (h, w) = (padded(h, 16), padded(w, 16));
         let x = image(n, h, w, 90);
         let p = random(n * 8, 91, -1.0, 1.0);
-        let got = run(&g.bytes, &[named(io::IMAGE, &[n, 3, h, w], x.clone()), named(io::PRIOR, &[n, 8], p.clone())], &[io::REFINED, io::BASE]);
+        let got =
+            run(&g.bytes, &[named(io::IMAGE, &[n, 3, h, w], x.clone()), named(io::PRIOR, &[n, 8], p.clone())], &[io::REFINED, io::BASE]);
         assert_eq!(got[0].0, vec![n, 3, h, w]);
         assert_eq!(got[1].0, vec![n, 3, h, w]);
         let mut r = RefOps::seeded(4);
@@ -231,7 +230,8 @@ fn merged_graph_equals_base_then_refiner() {
     let (n, h, w) = (2, 24, 32);
     let x = image(n, h, w, 100);
     let p = random(n * 8, 101, -1.0, 1.0);
-    let m = run(&merged.bytes, &[named(io::IMAGE, &[n, 3, h, w], x.clone()), named(io::PRIOR, &[n, 8], p.clone())], &[io::REFINED, io::BASE]);
+    let m =
+        run(&merged.bytes, &[named(io::IMAGE, &[n, 3, h, w], x.clone()), named(io::PRIOR, &[n, 8], p.clone())], &[io::REFINED, io::BASE]);
     let b = run(&base.bytes, &[named(io::IMAGE, &[n, 3, h, w], x.clone())], &[io::BASE]).remove(0).1;
     let r = run(
         &refiner.bytes,
@@ -504,10 +504,12 @@ fn smooth_cells_interpolate_cell_means_and_keep_per_pixel_detail() {
     let phases = s * s;
     // Cell means on a ramp (cell x + 2 cell y), no detail: a nearest placement would draw 4x4
     // blocks; the bilinear one steps no more across a cell edge than inside a cell.
-    let ramp: Vec<f32> = (0..maps * phases * h * w).map(|i| {
-        let (cy, cx) = ((i / w) % h, i % w);
-        (cx + 2 * cy) as f32
-    }).collect();
+    let ramp: Vec<f32> = (0..maps * phases * h * w)
+        .map(|i| {
+            let (cy, cx) = ((i / w) % h, i % w);
+            (cx + 2 * cy) as f32
+        })
+        .collect();
     let out = cells_to_pixels(&mut RefOps::seeded(0), &Tensor::new(&[1, maps * phases, h, w], ramp), maps, s);
     let (fw, fh) = (w * s, h * s);
     assert_eq!(out.shape, vec![1, maps, fh, fw]);
@@ -717,7 +719,10 @@ fn folded_pattern_free_cells_equal_their_definition() {
         let folded = unshuffled_cells(&mut ops(), &cfg, &x);
         let defined = unshuffled_cells_by_definition(&mut ops(), &cfg, &x);
         let d = max_abs_diff(&folded.data, &defined.data);
-        assert!(d <= 1e-5, "{head:?} at 1/{s} (phase_noise_gate {phase_noise_gate}, reference {phase_noise_bilinear_reference}): folded - defined {d} (shrinkage {phase_noise_shrinkage})");
+        assert!(
+            d <= 1e-5,
+            "{head:?} at 1/{s} (phase_noise_gate {phase_noise_gate}, reference {phase_noise_bilinear_reference}): folded - defined {d} (shrinkage {phase_noise_shrinkage})"
+        );
         let spread = defined.data.iter().fold(0f32, |m, v| m.max(v.abs()));
         assert!(spread > 0.1, "{head:?}: the cells must not be trivial ({spread})");
 
@@ -849,11 +854,7 @@ fn shrinkage_cancels_weak_sub_position_means_and_keeps_strong_ones() {
     let open = 0.003;
     let (before, after) = (spread(&noisy), spread(&run(open, &noisy)));
     assert!(after < 0.25 * before, "noise's sub-position means left: {after} of {before}");
-    let patterned: Vec<f32> = noisy
-        .iter()
-        .enumerate()
-        .map(|(i, v)| v + if (i % w + i / w % h) % 2 == 0 { 0.05 } else { -0.05 })
-        .collect();
+    let patterned: Vec<f32> = noisy.iter().enumerate().map(|(i, v)| v + if (i % w + i / w % h) % 2 == 0 { 0.05 } else { -0.05 }).collect();
     let (before, after) = (spread(&patterned), spread(&run(open, &patterned)));
     assert!(after > 0.9 * before, "a strong pattern must stay: {after} of {before}");
 }
@@ -939,9 +940,9 @@ fn zero_init_ending_starts_f_as_the_identity_and_exports_alike() {
 /// either way.
 #[test]
 fn outputs_are_named_without_copies_where_a_node_computes_them() {
+    use prost::Message;
     use ptgrm_model::onnx_builder::OnnxBuilder;
     use ptgrm_model::onnx_proto::DimSpec::Fixed;
-    use prost::Message;
     let mut b = OnnxBuilder::seeded(1);
     let dims = [Fixed(1), Fixed(2), Fixed(2), Fixed(2)];
     let x = b.input("x", &dims);
@@ -1026,13 +1027,7 @@ fn global_context_starts_as_the_plain_f_and_then_changes_it() {
 #[test]
 fn blocks_added_with_zero_init_start_as_the_trained_f() {
     let shallow = BaseConfig { enc_blocks: vec![0, 1], middle_blocks: 1, dec_blocks: vec![0, 1], ..live_like_base() };
-    let deep = BaseConfig {
-        enc_blocks: vec![0, 2],
-        middle_blocks: 2,
-        dec_blocks: vec![1, 1],
-        zero_init_blocks: true,
-        ..shallow.clone()
-    };
+    let deep = BaseConfig { enc_blocks: vec![0, 2], middle_blocks: 2, dec_blocks: vec![1, 1], zero_init_blocks: true, ..shallow.clone() };
     let mut params = base_params_with_trained_ending(&deep, 9);
     let added = ["base.enc1.1.", "base.middle.1.", "base.dec1.0."];
     let is_added = |k: &str| added.iter().any(|p| k.starts_with(p));

@@ -17,10 +17,12 @@ fn graph(inputs: &[(&str, usize)], f: impl FnOnce(&mut OnnxBuilder, &[Value]) ->
     let mut b = OnnxBuilder::seeded(3);
     let vals: Vec<Value> = inputs.iter().map(|(n, c)| b.input(n, &[Named("N"), Fixed(*c), Named("H"), Named("W")])).collect();
     let y = f(&mut b, &vals);
-    let dims: Vec<_> = (0..y.rank()).map(|i| match y.dim(i) {
-        Some(d) => Fixed(d),
-        None => Named(["N", "A", "B", "C"][i]),
-    }).collect();
+    let dims: Vec<_> = (0..y.rank())
+        .map(|i| match y.dim(i) {
+            Some(d) => Fixed(d),
+            None => Named(["N", "A", "B", "C"][i]),
+        })
+        .collect();
     b.output(&y, "y", &dims);
     b.finish("op_test").expect("graph builds").encode_to_vec()
 }
@@ -119,9 +121,8 @@ fn mdta_transposed_attention_matches_reference() {
             };
             for i in 0..cph {
                 let qi = norm(row(&q, i));
-                let logits: Vec<f64> = (0..cph)
-                    .map(|j| qi.iter().zip(norm(row(&k, j))).map(|(a, b)| a * b).sum::<f64>() * temp[hd] as f64)
-                    .collect();
+                let logits: Vec<f64> =
+                    (0..cph).map(|j| qi.iter().zip(norm(row(&k, j))).map(|(a, b)| a * b).sum::<f64>() * temp[hd] as f64).collect();
                 let m = logits.iter().cloned().fold(f64::MIN, f64::max);
                 let e: Vec<f64> = logits.iter().map(|l| (l - m).exp()).collect();
                 let s: f64 = e.iter().sum();

@@ -6,7 +6,7 @@ use gst::glib;
 
 mod ptgrestore;
 
-pub use ptgrestore::{PtgRestore, ProviderChoice};
+pub use ptgrestore::{ProviderChoice, PtgRestore};
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     ptgrestore::register(plugin)

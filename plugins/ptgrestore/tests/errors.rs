@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
-use gst::prelude::*;
 use gst::glib;
+use gst::prelude::*;
 use std::path::Path;
 
 /// videotestsrc ! ptgrestore ! fakesink with `props` (and the test bundle unless `props` sets a model).

@@ -45,10 +45,8 @@ struct Run {
 
 impl Run {
     fn start(model: &Path) -> Run {
-        let pipeline = pipeline(&format!(
-            "appsrc name=src format=time ! ptgrestore name=f model={} ! appsink name=sink sync=false",
-            model.display()
-        ));
+        let pipeline =
+            pipeline(&format!("appsrc name=src format=time ! ptgrestore name=f model={} ! appsink name=sink sync=false", model.display()));
         let src: gst_app::AppSrc = by_name(&pipeline, "src");
         src.set_caps(Some(&caps()));
         let run = Run { sink: by_name(&pipeline, "sink"), filter: by_name(&pipeline, "f"), src, pipeline };

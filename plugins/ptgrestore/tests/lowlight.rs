@@ -17,7 +17,12 @@ fn trained_lowlight_model() -> Result<PathBuf, String> {
     let m = ptgrm::Manifest::read(&dir).map_err(|e| format!("no readable bundle in {}: {e}", dir.display()))?;
     let note = m.provenance.note.unwrap_or_default();
     if m.task != "lowlight" || m.provenance.steps == 0 || note.contains("untrained") {
-        return Err(format!("{} is not a trained low-light bundle (task {:?}, steps {}, note {note:?})", dir.display(), m.task, m.provenance.steps));
+        return Err(format!(
+            "{} is not a trained low-light bundle (task {:?}, steps {}, note {note:?})",
+            dir.display(),
+            m.task,
+            m.provenance.steps
+        ));
     }
     Ok(dir)
 }
@@ -30,9 +35,7 @@ fn photo() -> gst::Sample {
     } else {
         "videotestsrc num-buffers=1 pattern=smpte".to_string()
     };
-    let p = pipeline(&format!(
-        "{source} ! videoconvert ! videoscale ! video/x-raw,format=RGB,width=384,height=256 ! appsink name=sink"
-    ));
+    let p = pipeline(&format!("{source} ! videoconvert ! videoscale ! video/x-raw,format=RGB,width=384,height=256 ! appsink name=sink"));
     run_to_eos(&p, "sink").remove(0)
 }
 
@@ -49,7 +52,8 @@ fn darkened_frame_comes_out_brighter_with_the_lowlight_model() {
     let caps = sample.caps().unwrap().to_owned();
     let (_, planes) = packed_planes(&sample);
     // Low exposure in linear light (the trainer's degradation without noise): 10% of the light.
-    let dark: Vec<u8> = planes[0].iter().map(|&v| ((v as f64 / 255.0).powf(2.2) * 0.1).powf(1.0 / 2.2) * 255.0).map(|v| v.round() as u8).collect();
+    let dark: Vec<u8> =
+        planes[0].iter().map(|&v| ((v as f64 / 255.0).powf(2.2) * 0.1).powf(1.0 / 2.2) * 255.0).map(|v| v.round() as u8).collect();
 
     let p = pipeline(&format!("appsrc name=src format=time ! ptgrestore model={} ! appsink name=sink", model.display()));
     let src: gst_app::AppSrc = by_name(&p, "src");

@@ -84,8 +84,21 @@ fn qos_is_enabled_and_metadata_is_complete() {
     assert_eq!(factory.metadata(gst::ELEMENT_METADATA_KLASS), Some("Filter/Effect/Video"));
     assert!(factory.metadata(gst::ELEMENT_METADATA_DESCRIPTION).unwrap().contains("prior-guided"));
     for name in [
-        "model", "provider", "device-id", "fp16", "engine-cache-dir", "threads", "spinning", "prior-interval",
-        "prior-smoothing", "prior-glide", "strength", "tile-size", "max-width", "max-height", "ort-library",
+        "model",
+        "provider",
+        "device-id",
+        "fp16",
+        "engine-cache-dir",
+        "threads",
+        "spinning",
+        "prior-interval",
+        "prior-smoothing",
+        "prior-glide",
+        "strength",
+        "tile-size",
+        "max-width",
+        "max-height",
+        "ort-library",
         "active-provider",
     ] {
         let pspec = e.find_property(name).unwrap_or_else(|| panic!("property {name}"));

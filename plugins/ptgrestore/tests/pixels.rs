@@ -96,8 +96,7 @@ fn controller_drives_strength_by_stream_time() {
     source.set_mode(gst_controller::InterpolationMode::None);
     source.set(gst::ClockTime::ZERO, 0.0);
     source.set(gst::ClockTime::from_mseconds(90), 1.0);
-    elem.add_control_binding(&gst_controller::DirectControlBinding::new_absolute(&elem, "strength", &source))
-        .unwrap();
+    elem.add_control_binding(&gst_controller::DirectControlBinding::new_absolute(&elem, "strength", &source)).unwrap();
     let mut h = harness(&elem, &caps);
     for i in 0..6u64 {
         let input = buffer_for(&caps, i, texture);
@@ -202,11 +201,9 @@ fn pack_yuv(format: &str, w: usize, [y, u, v]: &[Vec<u8>; 3]) -> Vec<u8> {
 fn split_yuv(format: &str, planes: &[Vec<u8>]) -> [Vec<u8>; 3] {
     match format {
         "I420" => [planes[0].clone(), planes[1].clone(), planes[2].clone()],
-        "NV12" => [
-            planes[0].clone(),
-            planes[1].iter().step_by(2).copied().collect(),
-            planes[1].iter().skip(1).step_by(2).copied().collect(),
-        ],
+        "NV12" => {
+            [planes[0].clone(), planes[1].iter().step_by(2).copied().collect(), planes[1].iter().skip(1).step_by(2).copied().collect()]
+        }
         "YUY2" => [
             planes[0].iter().step_by(2).copied().collect(),
             planes[0].iter().skip(1).step_by(4).copied().collect(),
@@ -255,7 +252,8 @@ fn yuv_and_rgb_paths_agree(format: &str, colorimetry: &str) {
         .collect();
     assert_eq!(planes[1].len(), cw * ch);
 
-    let native = process(&format!("video/x-raw,format={format},width={w},height={h},colorimetry={colorimetry}"), pack_yuv(format, w, &planes));
+    let native =
+        process(&format!("video/x-raw,format={format},width={w},height={h},colorimetry={colorimetry}"), pack_yuv(format, w, &planes));
     let via_rgb = process(&format!("video/x-raw,format=RGB,width={w},height={h}"), rgb);
     let rgb_out = &via_rgb[0];
     let expected = encode_planes(w, h, &yuv, sub, |x, y| {

@@ -3,19 +3,18 @@
 
 use ort::session::Session;
 use ort::value::TensorRef;
-use ptgrm::providers::{build_session, Provider, ProviderSettings};
+use ptgrm::providers::{Provider, ProviderSettings, build_session};
 use ptgrm_train::rng::Rng;
 
 pub fn session(bytes: &[u8]) -> Session {
-    build_session(bytes, Provider::Cpu, &ProviderSettings::default(), None).expect("ONNX Runtime session (set ORT_DYLIB_PATH or run scripts/setup.sh)")
+    build_session(bytes, Provider::Cpu, &ProviderSettings::default(), None)
+        .expect("ONNX Runtime session (set ORT_DYLIB_PATH or run scripts/setup.sh)")
 }
 
 /// Runs `session` with named f32 inputs of the given shapes; returns the named outputs.
 pub fn run(session: &mut Session, inputs: &[(&str, Vec<usize>, &[f32])], outputs: &[&str]) -> Vec<Vec<f32>> {
-    let values: Vec<(String, ort::session::SessionInputValue)> = inputs
-        .iter()
-        .map(|(n, s, d)| (n.to_string(), TensorRef::from_array_view((s.clone(), *d)).unwrap().into()))
-        .collect();
+    let values: Vec<(String, ort::session::SessionInputValue)> =
+        inputs.iter().map(|(n, s, d)| (n.to_string(), TensorRef::from_array_view((s.clone(), *d)).unwrap().into())).collect();
     let out = session.run(values).unwrap();
     outputs.iter().map(|o| out[*o].try_extract_tensor::<f32>().unwrap().1.to_vec()).collect()
 }
@@ -32,7 +31,16 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 
 /// A tiny denoise recipe on a frozen ONNX F at `base` (no prior): R small enough to train in
 /// a second. `data_extra` and `[[degradation]]` `sigma` vary per test.
-pub fn tiny_external_recipe(root: &std::path::Path, name: &str, base: &str, role: &str, data_extra: &str, sigma: [u32; 2], steps: u32, val_every: u32) -> String {
+pub fn tiny_external_recipe(
+    root: &std::path::Path,
+    name: &str,
+    base: &str,
+    role: &str,
+    data_extra: &str,
+    sigma: [u32; 2],
+    steps: u32,
+    val_every: u32,
+) -> String {
     format!(
         r#"
 name = "{name}"

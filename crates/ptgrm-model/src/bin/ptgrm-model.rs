@@ -6,10 +6,10 @@
 //! - `import-mobilenet-v2`, `import-ffdnet`, `import-ffdnet-prior`: third-party PyTorch
 //!   weights -> ONNX prior / base graphs (see `ptgrm_model::import::cli`).
 
-use ptgrm_model::export::{parameter_counts, ModelConfig};
 use ptgrm_model::base::{BaseBlock, BaseConfig, BaseHead, BaseView};
-use ptgrm_model::ptgrm::{RefinerConfig, ABLATIONS};
-use ptgrm_model::test_bundle::{write_test_bundle, Layout, TestBundleOptions};
+use ptgrm_model::export::{ModelConfig, parameter_counts};
+use ptgrm_model::ptgrm::{ABLATIONS, RefinerConfig};
+use ptgrm_model::test_bundle::{Layout, TestBundleOptions, write_test_bundle};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -72,8 +72,17 @@ impl Flags {
 /// Flags that shape the networks (shared by write-test-bundle and params).
 /// Model flags without a value.
 const MODEL_SWITCHES: &[&str] = &["--fused-upsampling", "--smooth-upsampling", "--smooth-cells"];
-const MODEL_FLAGS: &[&str] =
-    &["--prior-dim", "--ablation", "--base-block", "--base-head", "--base-width", "--base-scale", "--base-view", "--phase-window", "--refiner-scale"];
+const MODEL_FLAGS: &[&str] = &[
+    "--prior-dim",
+    "--ablation",
+    "--base-block",
+    "--base-head",
+    "--base-width",
+    "--base-scale",
+    "--base-view",
+    "--phase-window",
+    "--refiner-scale",
+];
 
 fn model_config(f: &Flags, default_prior_dim: usize) -> Result<ModelConfig, String> {
     let mut refiner = RefinerConfig::paper(f.number("--prior-dim", default_prior_dim)?);
@@ -117,7 +126,8 @@ fn run(args: &[String]) -> Result<(), String> {
     let (cmd, rest) = args.split_first().ok_or("missing command")?;
     match cmd.as_str() {
         "write-test-bundle" => {
-            let f = Flags::parse(rest, &[&["--no-prior"], MODEL_SWITCHES].concat(), &[&["--out", "--layout", "--seed"], MODEL_FLAGS].concat())?;
+            let f =
+                Flags::parse(rest, &[&["--no-prior"], MODEL_SWITCHES].concat(), &[&["--out", "--layout", "--seed"], MODEL_FLAGS].concat())?;
             let out = PathBuf::from(f.get("--out").ok_or("--out DIR is required")?);
             let layout = match f.get("--layout").unwrap_or("split") {
                 "split" => Layout::Split,

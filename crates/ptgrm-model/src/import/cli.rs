@@ -6,8 +6,8 @@
 //! sha256 of the input file) as JSON, ready for a bundle manifest's `provenance.third_party`.
 
 use super::{ImportError, ffdnet, mobilenet_v2, torch_file};
-use ptgrm_bundle::{ThirdPartyWeights, sha256_hex};
 use prost::Message;
+use ptgrm_bundle::{ThirdPartyWeights, sha256_hex};
 use std::path::{Path, PathBuf};
 
 pub const SUBCOMMANDS: &[&str] = &["import-mobilenet-v2", "import-ffdnet", "import-ffdnet-prior"];
@@ -161,7 +161,11 @@ mod tests {
         assert!(run("import-ffdnet", &s(&["--pth", "x.pth", "--out", "o.onnx"])).unwrap_err().contains("--sigma"));
         assert!(run("import-ffdnet", &s(&["--pth", "x.pth", "--sigma", "ab", "--out", "o"])).unwrap_err().contains("\"ab\""));
         // only the base takes its level as an input; the prior needs a fixed one
-        assert!(run("import-ffdnet-prior", &s(&["--pth", "x.pth", "--sigma", "input", "--out", "o"])).unwrap_err().contains("\"input\" is not a number"));
+        assert!(
+            run("import-ffdnet-prior", &s(&["--pth", "x.pth", "--sigma", "input", "--out", "o"]))
+                .unwrap_err()
+                .contains("\"input\" is not a number")
+        );
         assert!(run("import-mobilenet-v2", &s(&["--out", "o.onnx"])).unwrap_err().contains("--pth is required"));
         assert!(run("import-mobilenet-v2", &s(&["--pth"])).unwrap_err().contains("needs a value"));
         let err = run("import-mobilenet-v2", &s(&["--pth", "/nonexistent/m.pth", "--out", "o.onnx"])).unwrap_err();

@@ -14,11 +14,11 @@
 
 use super::ImportError;
 use super::state_dict::StateDict;
-use ptgrm_bundle::io;
 use crate::onnx_builder::{Dim, OnnxBuilder, Value, attr_int, attr_string};
 use crate::onnx_proto::ModelProto;
 use crate::ops::{Conv2d, Init, Ops};
 use crate::params::{ParamMap, ParamValue};
+use ptgrm_bundle::io;
 
 const SCALE: usize = 2;
 

@@ -9,11 +9,11 @@
 use super::ImportError;
 use super::fold::conv_bn;
 use super::state_dict::StateDict;
-use ptgrm_bundle::io;
 use crate::onnx_builder::{Dim, OnnxBuilder};
 use crate::onnx_proto::ModelProto;
 use crate::ops::{Conv2d, Init, Ops};
 use crate::params::ParamMap;
+use ptgrm_bundle::io;
 
 pub const PRIOR_DIM: usize = 1280;
 pub const INPUT_SIZE: usize = 224;
@@ -79,10 +79,7 @@ pub fn params(sd: &StateDict, with_classifier: bool) -> Result<ParamMap, ImportE
         } else {
             0
         };
-        put(
-            format!("features.{}.depthwise", b.index),
-            conv_bn(sd, &format!("{f}.{dw_at}.0"), &format!("{f}.{dw_at}.1"), b.hidden, 1, 3)?,
-        );
+        put(format!("features.{}.depthwise", b.index), conv_bn(sd, &format!("{f}.{dw_at}.0"), &format!("{f}.{dw_at}.1"), b.hidden, 1, 3)?);
         put(
             format!("features.{}.project", b.index),
             conv_bn(sd, &format!("{f}.{}", dw_at + 1), &format!("{f}.{}", dw_at + 2), b.output, b.hidden, 1)?,

@@ -22,9 +22,16 @@ pub enum Obj {
     /// Insertion-ordered, like `collections.OrderedDict` (a plain dict keeps order since 3.7).
     Dict(Vec<(ObjId, ObjId)>),
     /// A `module.name` reference from `GLOBAL` / `STACK_GLOBAL`.
-    Global { module: String, name: String },
+    Global {
+        module: String,
+        name: String,
+    },
     /// `callable(*args)`, not evaluated; `state` is what a later `BUILD` supplied.
-    Call { callable: ObjId, args: ObjId, state: Option<ObjId> },
+    Call {
+        callable: ObjId,
+        args: ObjId,
+        state: Option<ObjId>,
+    },
     /// A persistent id (torch uses it for storages); resolved by the caller.
     Persistent(ObjId),
 }
@@ -127,9 +134,10 @@ fn corrupt(msg: String) -> ImportError {
 
 impl Vm<'_> {
     fn take(&mut self, n: usize) -> Result<&[u8], ImportError> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.data.len()).ok_or_else(|| {
-            corrupt(format!("pickle truncated: need {n} bytes at offset {}, file ends at {}", self.pos, self.data.len()))
-        })?;
+        let end =
+            self.pos.checked_add(n).filter(|&e| e <= self.data.len()).ok_or_else(|| {
+                corrupt(format!("pickle truncated: need {n} bytes at offset {}, file ends at {}", self.pos, self.data.len()))
+            })?;
         let s = &self.data[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -431,10 +439,7 @@ impl Vm<'_> {
                     self.push(Obj::Persistent(pid));
                 }
                 _ => {
-                    return Err(corrupt(format!(
-                        "pickle opcode 0x{op:02x} ({:?}) at offset {at} is not supported",
-                        op as char
-                    )));
+                    return Err(corrupt(format!("pickle opcode 0x{op:02x} ({:?}) at offset {at} is not supported", op as char)));
                 }
             }
         }

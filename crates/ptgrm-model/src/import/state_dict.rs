@@ -31,10 +31,7 @@ impl StateDict {
     pub fn get_shaped(&self, name: &str, shape: &[usize]) -> Result<&Tensor, ImportError> {
         let t = self.get(name)?;
         if t.shape != shape {
-            return Err(ImportError::Format(format!(
-                "tensor '{name}' has shape {:?}, expected {shape:?}",
-                t.shape
-            )));
+            return Err(ImportError::Format(format!("tensor '{name}' has shape {:?}, expected {shape:?}", t.shape)));
         }
         Ok(t)
     }
@@ -137,8 +134,7 @@ pub(super) fn assemble(tensors: Vec<TensorRef>, storages: &HashMap<String, Vec<f
         let storage = storages
             .get(&t.key)
             .ok_or_else(|| ImportError::Format(format!("tensor '{}' uses storage '{}' which is missing", t.name, t.key)))?;
-        let data = gather(storage, t.offset, &t.shape, &t.stride)
-            .map_err(|m| ImportError::Format(format!("tensor '{}': {m}", t.name)))?;
+        let data = gather(storage, t.offset, &t.shape, &t.stride).map_err(|m| ImportError::Format(format!("tensor '{}': {m}", t.name)))?;
         out.entries.push((t.name, Tensor { shape: t.shape, data }));
     }
     Ok(out)
@@ -146,13 +142,7 @@ pub(super) fn assemble(tensors: Vec<TensorRef>, storages: &HashMap<String, Vec<f
 
 /// Walks the (possibly nested) dict; tensors become `TensorRef`s, storages are noted in `refs`
 /// with their element type; other values (ints, strings) are skipped.
-fn walk(
-    p: &Pickle,
-    id: ObjId,
-    prefix: &str,
-    refs: &mut HashMap<String, DType>,
-    out: &mut Vec<TensorRef>,
-) -> Result<(), ImportError> {
+fn walk(p: &Pickle, id: ObjId, prefix: &str, refs: &mut HashMap<String, DType>, out: &mut Vec<TensorRef>) -> Result<(), ImportError> {
     match p.get(id) {
         Obj::Dict(items) => {
             for &(k, v) in items {
@@ -210,10 +200,8 @@ fn tensor_ref(p: &Pickle, args: &[ObjId], name: &str, refs: &mut HashMap<String,
     let type_name = p.global_name(pid[1]).unwrap_or_default();
     let dtype = DType::from_storage(&type_name).ok_or_else(|| bad(name, &format!("unsupported storage type '{type_name}'")))?;
     let root_key = p.as_str(pid[2]).ok_or_else(|| bad(name, "storage key is not a string"))?.to_owned();
-    let mut offset = p
-        .as_int(args[1])
-        .and_then(|v| usize::try_from(v).ok())
-        .ok_or_else(|| bad(name, "storage offset is not a non-negative integer"))?;
+    let mut offset =
+        p.as_int(args[1]).and_then(|v| usize::try_from(v).ok()).ok_or_else(|| bad(name, "storage offset is not a non-negative integer"))?;
     // view_metadata = (view_key, offset_in_root, view_size): the tensor's storage is a slice.
     if let Some(&view) = pid.get(5)
         && let Some(v) = p.as_seq(view)
@@ -263,7 +251,6 @@ fn gather(storage: &[f32], offset: usize, shape: &[usize], stride: &[usize]) -> 
     }
     Ok(out)
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -17,9 +17,5 @@ pub fn load(path: &Path) -> Result<StateDict, ImportError> {
 
 /// Parses a torch checkpoint held in memory; the format is told by its first bytes.
 pub fn parse(bytes: &[u8]) -> Result<StateDict, ImportError> {
-    if bytes.starts_with(b"PK\x03\x04") {
-        super::torch_zip::parse(bytes)
-    } else {
-        super::torch_legacy::parse(bytes)
-    }
+    if bytes.starts_with(b"PK\x03\x04") { super::torch_zip::parse(bytes) } else { super::torch_legacy::parse(bytes) }
 }

@@ -20,8 +20,7 @@ const PROTOCOL_VERSION: i128 = 1001;
 pub fn parse(bytes: &[u8]) -> Result<StateDict, ImportError> {
     let mut pos = 0;
     let mut next = |what: &str| -> Result<Pickle, ImportError> {
-        let (p, used) = read_pickle(&bytes[pos..])
-            .map_err(|e| ImportError::Format(format!("reading the {what} pickle: {e}")))?;
+        let (p, used) = read_pickle(&bytes[pos..]).map_err(|e| ImportError::Format(format!("reading the {what} pickle: {e}")))?;
         pos += used;
         Ok(p)
     };
@@ -56,9 +55,7 @@ pub fn parse(bytes: &[u8]) -> Result<StateDict, ImportError> {
     // Storages follow in key-list order; each is read with the element type its references name.
     let mut storages: HashMap<String, Vec<f32>> = HashMap::new();
     for key in &keys {
-        let dtype = refs.get(key).ok_or_else(|| {
-            ImportError::Format(format!("storage '{key}' is listed but no tensor refers to it"))
-        })?;
+        let dtype = refs.get(key).ok_or_else(|| ImportError::Format(format!("storage '{key}' is listed but no tensor refers to it")))?;
         let n_at = pos;
         let count = u64::from_le_bytes(
             bytes
@@ -68,14 +65,9 @@ pub fn parse(bytes: &[u8]) -> Result<StateDict, ImportError> {
                 .unwrap(),
         ) as usize;
         pos += 8;
-        let len = count
-            .checked_mul(dtype.size())
-            .filter(|&l| pos + l <= bytes.len())
-            .ok_or_else(|| {
-                ImportError::Format(format!(
-                    "storage '{key}' at offset {n_at} claims {count} elements but the file is too short"
-                ))
-            })?;
+        let len = count.checked_mul(dtype.size()).filter(|&l| pos + l <= bytes.len()).ok_or_else(|| {
+            ImportError::Format(format!("storage '{key}' at offset {n_at} claims {count} elements but the file is too short"))
+        })?;
         storages.insert(key.clone(), dtype.decode(&bytes[pos..pos + len]));
         pos += len;
     }

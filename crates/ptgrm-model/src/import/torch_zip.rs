@@ -87,8 +87,7 @@ fn read_directory(b: &[u8]) -> Result<HashMap<String, &[u8]>, ImportError> {
         let method = u16_at(b, at + 10)?;
         let crc = u32_at(b, at + 16)?;
         let mut size = u32_at(b, at + 20)? as u64;
-        let (name_len, extra_len, comment_len) =
-            (u16_at(b, at + 28)? as usize, u16_at(b, at + 30)? as usize, u16_at(b, at + 32)? as usize);
+        let (name_len, extra_len, comment_len) = (u16_at(b, at + 28)? as usize, u16_at(b, at + 30)? as usize, u16_at(b, at + 32)? as usize);
         let mut local = u32_at(b, at + 42)? as u64;
         let name_bytes = b.get(at + 46..at + 46 + name_len).ok_or_else(|| err("truncated entry name".into()))?;
         let name = String::from_utf8_lossy(name_bytes).into_owned();

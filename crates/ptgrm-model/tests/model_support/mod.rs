@@ -11,10 +11,7 @@ mod import_support;
 pub use import_support::ort_env;
 
 pub fn session(model: &[u8]) -> ort::session::Session {
-    ort::session::Session::builder(ort_env())
-        .expect("session builder")
-        .commit_from_memory(model)
-        .expect("ONNX Runtime accepts the graph")
+    ort::session::Session::builder(ort_env()).expect("session builder").commit_from_memory(model).expect("ONNX Runtime accepts the graph")
 }
 
 /// A named f32 tensor.

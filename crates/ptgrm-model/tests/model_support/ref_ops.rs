@@ -2,7 +2,7 @@
 //! Slow and obvious on purpose: it is the reference the ONNX graphs are compared with.
 
 use ptgrm_model::ops::{Conv2d, Init, Ops};
-use ptgrm_model::params::{init_value, ParamMap};
+use ptgrm_model::params::{ParamMap, init_value};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tensor {
@@ -89,13 +89,14 @@ fn broadcast_offsets(small: &[usize], out: &[usize]) -> Vec<usize> {
 pub fn erf(x: f64) -> f64 {
     let z = x.abs();
     let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t * (-z * z - 1.26551223
-        + t * (1.00002368
-            + t * (0.37409196
-                + t * (0.09678418
-                    + t * (-0.18628806
-                        + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
-        .exp();
+    let r = t
+        * (-z * z - 1.26551223
+            + t * (1.00002368
+                + t * (0.37409196
+                    + t * (0.09678418
+                        + t * (-0.18628806
+                            + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
+            .exp();
     if x >= 0.0 { 1.0 - r } else { r - 1.0 }
 }
 

@@ -23,9 +23,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard};
 use std::time::Instant;
 
-pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("ptgrestore", gst::DebugColorFlags::empty(), Some("PTG-RM prior-guided restoration"))
-});
+pub(super) static CAT: LazyLock<gst::DebugCategory> =
+    LazyLock::new(|| gst::DebugCategory::new("ptgrestore", gst::DebugColorFlags::empty(), Some("PTG-RM prior-guided restoration")));
 
 /// Exists between start() (READY->PAUSED) and stop().
 pub(super) struct State {
@@ -515,14 +514,10 @@ impl VideoFilterImpl for PtgRestore {
         outcaps: &gst::Caps,
         out_info: &gst_video::VideoInfo,
     ) -> Result<(), gst::LoggableError> {
-        if in_info.format() != out_info.format()
-            || in_info.width() != out_info.width()
-            || in_info.height() != out_info.height()
-        {
+        if in_info.format() != out_info.format() || in_info.width() != out_info.width() || in_info.height() != out_info.height() {
             return Err(gst::loggable_error!(CAT, "input {incaps} and output {outcaps} differ in format or size"));
         }
-        let layout = video::layout(in_info)
-            .ok_or_else(|| gst::loggable_error!(CAT, "unsupported format {}", in_info.format()))?;
+        let layout = video::layout(in_info).ok_or_else(|| gst::loggable_error!(CAT, "unsupported format {}", in_info.format()))?;
         let (color, exact) = video::yuv_color(in_info);
         let yuv = layout.format.planes() > 1 || layout.format == ptgrm::PixelFormat::Yuy2;
         if yuv && !exact {

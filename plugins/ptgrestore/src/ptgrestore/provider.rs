@@ -42,10 +42,6 @@ impl PtgRestore {
             .build();
         // Fails only without a bus (element outside a pipeline): nobody to tell.
         let _ = obj.post_message(gst::message::Element::builder(s).src(&*obj).build());
-        gst::element_imp_warning!(
-            self,
-            gst::LibraryError::Init,
-            ("Execution provider changed from {previous} to {provider}: {reason}")
-        );
+        gst::element_imp_warning!(self, gst::LibraryError::Init, ("Execution provider changed from {previous} to {provider}: {reason}"));
     }
 }

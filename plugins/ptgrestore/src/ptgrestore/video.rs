@@ -91,12 +91,7 @@ mod tests {
     #[test]
     fn colorimetry_from_caps_selects_matrix_and_range() {
         gst::init().unwrap();
-        let info = |c: &str| {
-            VideoInfo::builder(VideoFormat::I420, 64, 48)
-                .colorimetry(&c.parse().unwrap())
-                .build()
-                .unwrap()
-        };
+        let info = |c: &str| VideoInfo::builder(VideoFormat::I420, 64, 48).colorimetry(&c.parse().unwrap()).build().unwrap();
         assert_eq!(yuv_color(&info("bt601")).0, YuvColor { matrix: YuvMatrix::Bt601, full_range: false });
         assert_eq!(yuv_color(&info("bt709")).0, YuvColor { matrix: YuvMatrix::Bt709, full_range: false });
         assert_eq!(yuv_color(&info("1:4:0:0")).0, YuvColor { matrix: YuvMatrix::Bt601, full_range: true });

@@ -50,10 +50,7 @@ pub fn bundle_copy(name: &str) -> PathBuf {
 pub fn pipeline(desc: &str) -> gst::Pipeline {
     init();
     let desc = desc.replace("{model}", &bundle().display().to_string());
-    gst::parse::launch(&desc)
-        .unwrap_or_else(|e| panic!("parse {desc}: {e}"))
-        .downcast::<gst::Pipeline>()
-        .expect("a pipeline")
+    gst::parse::launch(&desc).unwrap_or_else(|e| panic!("parse {desc}: {e}")).downcast::<gst::Pipeline>().expect("a pipeline")
 }
 
 pub fn by_name<T: IsA<gst::Element>>(pipeline: &gst::Pipeline, name: &str) -> T {
