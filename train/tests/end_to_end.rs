@@ -105,17 +105,7 @@ checkpoint_every = 2
 }
 
 fn fit_run(recipe: Option<&Path>, out: &Path, resume: bool, stop_after: Option<u64>) {
-    fit(&FitOptions {
-        recipe,
-        out,
-        resume,
-        stop_after,
-        extend_steps: None,
-        backend: ptgrm_train::backend::Backend::default_for_build(),
-        feed_threads: 1,
-        quiet: true,
-    })
-    .unwrap();
+    fit(&FitOptions { resume, stop_after, ..common::fit_options(recipe, out) }).unwrap();
 }
 
 fn final_params(run: &Path) -> ptgrm_model::params::ParamMap {
@@ -325,16 +315,7 @@ fn extend_steps_lengthens_a_finished_run_with_the_stretched_schedule() {
     let fx = fixture();
     let out = fx.root.join("ext");
     fit_run(Some(&fx.recipe), &out, false, None);
-    let opts = |extend, resume| FitOptions {
-        recipe: None,
-        out: &out,
-        resume,
-        stop_after: None,
-        extend_steps: Some(extend),
-        backend: ptgrm_train::backend::Backend::default_for_build(),
-        feed_threads: 1,
-        quiet: true,
-    };
+    let opts = |extend, resume| FitOptions { resume, extend_steps: Some(extend), ..common::fit_options(None, &out) };
     fit(&opts(8, true)).unwrap();
     assert_eq!(ck_final(&out).state.step, STEPS + 8);
     let run = RunDir::open(&out).unwrap();
@@ -406,20 +387,7 @@ fn init_from_starts_a_run_from_another_runs_parameters() {
 
     let wider = tune.replace("width = 8", "width = 12");
     std::fs::write(&recipe, wider).unwrap();
-    let e = format!(
-        "{:#}",
-        fit(&FitOptions {
-            recipe: Some(&recipe),
-            out: &fx.root.join("wider"),
-            resume: false,
-            stop_after: None,
-            extend_steps: None,
-            backend: ptgrm_train::backend::Backend::default_for_build(),
-            feed_threads: 1,
-            quiet: true
-        })
-        .unwrap_err()
-    );
+    let e = format!("{:#}", fit(&common::fit_options(Some(&recipe), &fx.root.join("wider"))).unwrap_err());
     assert!(e.contains("init_from") && e.contains("shape"), "{e}");
 }
 
@@ -455,29 +423,11 @@ fn ck_final(run: &Path) -> Checkpoint {
 fn bad_recipes_and_runs_give_clear_errors() {
     let fx = fixture();
     let out = fx.root.join("r");
-    let missing = fit(&FitOptions {
-        recipe: Some(&fx.root.join("nope.toml")),
-        out: &out,
-        resume: false,
-        stop_after: None,
-        extend_steps: None,
-        backend: ptgrm_train::backend::Backend::default_for_build(),
-        feed_threads: 1,
-        quiet: true,
-    });
+    let missing = fit(&common::fit_options(Some(&fx.root.join("nope.toml")), &out));
     assert!(format!("{:#}", missing.unwrap_err()).contains("nope.toml"));
     let not_a_run = ptgrm_train::export::export(&fx.root.join("train"), &fx.root.join("b"));
     assert!(format!("{:#}", not_a_run.unwrap_err()).contains("not a run directory"));
     fit_run(Some(&fx.recipe), &out, false, Some(1));
-    let again = fit(&FitOptions {
-        recipe: Some(&fx.recipe),
-        out: &out,
-        resume: false,
-        stop_after: None,
-        extend_steps: None,
-        backend: ptgrm_train::backend::Backend::default_for_build(),
-        feed_threads: 1,
-        quiet: true,
-    });
+    let again = fit(&common::fit_options(Some(&fx.recipe), &out));
     assert!(format!("{:#}", again.unwrap_err()).contains("--resume"));
 }

@@ -11,7 +11,7 @@ use ptgrm_model::base::BaseConfig;
 use ptgrm_model::export::base_graph;
 use ptgrm_model::onnx_builder::ParamSource;
 use ptgrm_train::checkpoint::Checkpoint;
-use ptgrm_train::fit::{FitOptions, fit};
+use ptgrm_train::fit::fit;
 use ptgrm_train::imagebuf::Image;
 
 fn noisy_photo(w: usize, h: usize, seed: u64) -> Image {
@@ -41,17 +41,7 @@ fn refiner_trains_on_a_frozen_onnx_base_and_exports_both_graphs() {
     let recipe = common::tiny_external_recipe(root, "tiny-denoise", "f.onnx", "base F", "", [25, 25], 6, 3);
     std::fs::write(root.join("r.toml"), recipe).unwrap();
     let run = root.join("run");
-    fit(&FitOptions {
-        recipe: Some(&root.join("r.toml")),
-        out: &run,
-        resume: false,
-        stop_after: None,
-        extend_steps: None,
-        backend: ptgrm_train::backend::Backend::default_for_build(),
-        feed_threads: 1,
-        quiet: true,
-    })
-    .unwrap();
+    fit(&common::fit_options(Some(&root.join("r.toml")), &run)).unwrap();
     let ck = Checkpoint::read(&run.join("checkpoint.bin")).unwrap();
     assert_eq!(ck.state.step, 6);
     assert!(ck.groups["param"].keys().all(|k| k.starts_with("refiner.")), "only R has trainable parameters");

@@ -8,7 +8,7 @@ mod common;
 use ptgrm_model::import::ffdnet::SIGMA_INPUT;
 use ptgrm_model::onnx_builder::{Dim, OnnxBuilder};
 use ptgrm_train::data::TrainSet;
-use ptgrm_train::fit::{FitOptions, fit, prepared_validation};
+use ptgrm_train::fit::{fit, prepared_validation};
 use ptgrm_train::onnx_run::OnnxGraph;
 use ptgrm_train::pool::ViewPool;
 use ptgrm_train::recipe::Recipe;
@@ -99,18 +99,7 @@ fn each_view_reaches_f_with_its_own_noise_level_and_bundles_ship_f_at_a_fixed_le
 
     // A run trains through the feeder, and its validation images reach F with their own level.
     let run = root.join("run");
-    let backend = ptgrm_train::backend::Backend::default_for_build();
-    fit(&FitOptions {
-        recipe: Some(&root.join("r.toml")),
-        out: &run,
-        resume: false,
-        stop_after: None,
-        extend_steps: None,
-        backend,
-        feed_threads: 1,
-        quiet: true,
-    })
-    .unwrap();
+    fit(&common::fit_options(Some(&root.join("r.toml")), &run)).unwrap();
     let val = prepared_validation(&RunDir::open(&run).unwrap(), None).unwrap();
     for v in &val {
         let level = v.val.noise_level.expect("validation draws a level");

@@ -4,7 +4,10 @@
 use ort::session::Session;
 use ort::value::TensorRef;
 use ptgrm::providers::{Provider, ProviderSettings, build_session};
+use ptgrm_train::backend::Backend;
+use ptgrm_train::fit::FitOptions;
 use ptgrm_train::rng::Rng;
+use std::path::Path;
 
 pub fn session(bytes: &[u8]) -> Session {
     build_session(bytes, Provider::Cpu, &ProviderSettings::default(), None)
@@ -81,4 +84,19 @@ val_every = {val_every}
         lo = sigma[0],
         hi = sigma[1],
     )
+}
+
+/// A quiet, one-feed-thread `train fit` of `recipe` into `out` on the build's default backend,
+/// from the start; tests set the fields they exercise with `..fit_options(..)`.
+pub fn fit_options<'a>(recipe: Option<&'a Path>, out: &'a Path) -> FitOptions<'a> {
+    FitOptions {
+        recipe,
+        out,
+        resume: false,
+        stop_after: None,
+        extend_steps: None,
+        backend: Backend::default_for_build(),
+        feed_threads: 1,
+        quiet: true,
+    }
 }
