@@ -41,6 +41,9 @@ TRAIN=$CARGO_TARGET_DIR/release/train
 mkdir -p .deps/priors .deps/bases
 [ -f .deps/priors/mobilenet_v2.onnx ] ||
   "$MODEL_TOOL" import-mobilenet-v2 --pth .deps/weights/mobilenet_v2-b0353104.pth --out .deps/priors/mobilenet_v2.onnx
+# The per-region prior (7x7 cells) of the prior_grid recipes.
+[ -f .deps/priors/mobilenet_v2_grid7.onnx ] ||
+  "$MODEL_TOOL" import-mobilenet-v2 --pth .deps/weights/mobilenet_v2-b0353104.pth --out .deps/priors/mobilenet_v2_grid7.onnx --grid
 for s in 15 25 50; do
   [ -f ".deps/bases/ffdnet_color_s$s.onnx" ] ||
     "$MODEL_TOOL" import-ffdnet --pth .deps/weights/ffdnet_color.pth --sigma "$s" --out ".deps/bases/ffdnet_color_s$s.onnx"

@@ -7,7 +7,7 @@
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
 use crate::frame::{FrameMut, FrameRef, InputRange, Planar, read_frame, write_frame};
-use crate::prior::{PriorSchedule, prior_input_size, resize_bilinear};
+use crate::prior::{GridWindow, PriorSchedule, prior_input_size, resize_bilinear, window_grid};
 use crate::providers::{Provider, ProviderRequest};
 use crate::sessions::{Output, Sessions};
 use crate::tiling::TilePlan;
@@ -81,6 +81,8 @@ struct Buffers {
     input: Planar,
     prior_in: Planar,
     tile_in: Vec<f32>,
+    /// A per-region prior read for the current tile's window.
+    tile_prior: Vec<f32>,
     refined: Planar,
     base: Planar,
     plan: TilePlan,
@@ -263,7 +265,16 @@ impl Engine {
             let sink =
                 |out: Output, data: &[f32]| plan.put(tile, data, range, if out == Output::Base { &mut *base } else { &mut *refined });
             let (pw, ph) = (tile.padded_width, tile.padded_height);
-            self.sessions.run_net(&b.tile_in, pw, ph, self.prior.value(), want_refined, want_base, sink)?;
+            let prior = match self.bundle.manifest.prior.grid {
+                // A per-region prior is read for the window R sees: the tile and its padding.
+                Some(cells) => {
+                    let window = GridWindow::of_pixels(tile.x.start, tile.y.start, pw, ph, w, h);
+                    window_grid(self.prior.value(), cells as usize, window, &mut b.tile_prior);
+                    &b.tile_prior[..]
+                }
+                None => self.prior.value(),
+            };
+            self.sessions.run_net(&b.tile_in, pw, ph, prior, want_refined, want_base, sink)?;
         }
         if want_refined {
             plan.finish(&mut b.refined);

@@ -141,6 +141,59 @@ pub fn resize_bilinear(src: &Planar, dst: &mut Planar, width: usize, height: usi
     }
 }
 
+/// The part of a frame a prior grid is read for: a rectangle in frame-normalised coordinates
+/// (0..1 across the frame; beyond 1 where padding extends a tile past the frame's edge).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GridWindow {
+    pub x0: f32,
+    pub y0: f32,
+    pub x1: f32,
+    pub y1: f32,
+}
+
+impl GridWindow {
+    pub const WHOLE: GridWindow = GridWindow { x0: 0.0, y0: 0.0, x1: 1.0, y1: 1.0 };
+
+    /// The window of `len_x` x `len_y` pixels at (`x`, `y`) of a `width` x `height` frame.
+    pub fn of_pixels(x: usize, y: usize, len_x: usize, len_y: usize, width: usize, height: usize) -> GridWindow {
+        let (w, h) = (width.max(1) as f32, height.max(1) as f32);
+        GridWindow { x0: x as f32 / w, y0: y as f32 / h, x1: (x + len_x) as f32 / w, y1: (y + len_y) as f32 / h }
+    }
+}
+
+/// A per-region prior (`[D, cells, cells]`, row-major, covering the whole frame) read for a
+/// window of the frame: the same number of cells, each sampled bilinearly at its centre from
+/// the frame's grid with edge clamping (the sampling of [`resize_bilinear`]). A refiner that
+/// runs on one tile, or a trainer that cuts a crop from a larger view, sees the grid of its
+/// own window, aligned as for a whole frame.
+pub fn window_grid(grid: &[f32], cells: usize, window: GridWindow, out: &mut Vec<f32>) {
+    let plane = cells * cells;
+    out.clear();
+    if plane == 0 {
+        return;
+    }
+    let taps = |lo: f32, hi: f32| -> Vec<(usize, usize, f32)> {
+        (0..cells)
+            .map(|i| {
+                let u = lo + (i as f32 + 0.5) / cells as f32 * (hi - lo);
+                let f = (u * cells as f32 - 0.5).clamp(0.0, (cells - 1) as f32);
+                let a = f as usize;
+                (a, (a + 1).min(cells - 1), f - a as f32)
+            })
+            .collect()
+    };
+    let (tx, ty) = (taps(window.x0, window.x1), taps(window.y0, window.y1));
+    for g in grid.chunks_exact(plane) {
+        for &(y0, y1, wy) in &ty {
+            for &(x0, x1, wx) in &tx {
+                let top = g[y0 * cells + x0] * (1.0 - wx) + g[y0 * cells + x1] * wx;
+                let bot = g[y1 * cells + x0] * (1.0 - wx) + g[y1 * cells + x1] * wx;
+                out.push(top * (1.0 - wy) + bot * wy);
+            }
+        }
+    }
+}
+
 /// Size the prior graph is fed: the manifest's fixed size, or the frame shrunk to PRIOR_MAX_SIDE.
 pub fn prior_input_size(fixed: Option<[u32; 2]>, width: usize, height: usize) -> (usize, usize) {
     if let Some([w, h]) = fixed {
@@ -157,6 +210,45 @@ pub fn prior_input_size(fixed: Option<[u32; 2]>, width: usize, height: usize) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A grid whose cell (y, x) of channel c holds 100c + 10y + x.
+    fn labelled_grid(channels: usize, cells: usize) -> Vec<f32> {
+        (0..channels * cells * cells).map(|i| (100 * (i / (cells * cells)) + 10 * (i / cells % cells) + i % cells) as f32).collect()
+    }
+
+    #[test]
+    fn the_whole_frame_window_returns_the_grid() {
+        let grid = labelled_grid(3, 7);
+        let mut out = Vec::new();
+        window_grid(&grid, 7, GridWindow::WHOLE, &mut out);
+        assert_eq!(out, grid);
+    }
+
+    #[test]
+    fn a_quarter_window_reads_its_own_corner_of_the_grid() {
+        // Cells 0..2 of a 4-cell grid cover the left half; the window's 4 cells sample them at
+        // 0.25-cell steps: clamped at the frame edge, then interpolated between cells 0 and 1.
+        let grid = labelled_grid(2, 4);
+        let mut out = Vec::new();
+        window_grid(&grid, 4, GridWindow::of_pixels(0, 0, 32, 32, 64, 64), &mut out);
+        assert_eq!(out.len(), grid.len());
+        let row0: Vec<f32> = out[0..4].to_vec();
+        assert_eq!(row0, vec![0.0, 0.25, 0.75, 1.25]);
+        // Channel 1, bottom-right cell of the window: between cells (1, 1) and (2, 2) of channel 1.
+        assert!((out[16 + 15] - (100.0 + 12.5 + 1.25)).abs() < 1e-4, "{}", out[16 + 15]);
+    }
+
+    #[test]
+    fn a_window_past_the_frame_edge_repeats_the_edge_cells() {
+        let grid = labelled_grid(1, 4);
+        let mut out = Vec::new();
+        window_grid(&grid, 4, GridWindow { x0: 1.0, y0: 0.0, x1: 2.0, y1: 1.0 }, &mut out);
+        for y in 0..4 {
+            for x in 0..4 {
+                assert_eq!(out[y * 4 + x], grid[y * 4 + 3], "row {y} column {x}");
+            }
+        }
+    }
 
     #[test]
     fn interval_runs_the_prior_every_n_frames() {

@@ -103,6 +103,12 @@ fn graph_io_that_does_not_match_the_manifest() {
     edit_manifest(&d, |v| v["prior"]["dim"] = 32.into());
     let err = load_err(&d);
     assert!(err.message.contains("prior"), "{err}");
+
+    // A per-region grid that does not split the prior into equal cells (dim 64, 3x3 cells).
+    let d = fresh_bundle("prior-grid");
+    edit_manifest(&d, |v| v["prior"]["grid"] = 3.into());
+    let err = load_err(&d);
+    assert!(err.message.contains("prior.grid 3"), "{err}");
 }
 
 #[test]

@@ -64,7 +64,7 @@ pub fn bench(o: &BenchOptions) -> Result<()> {
         );
     }
     let total = warmup + o.steps;
-    let open = || Ok((open_prior(&recipe, cfg.refiner.prior_dim)?, open_external_base(&recipe)?));
+    let open = || Ok((open_prior(&recipe, &cfg.refiner)?, open_external_base(&recipe)?));
     let dropout = PriorDropout { rate: recipe.train.prior_dropout, seed: recipe.seed };
     let mut feeder = Feeder::start(Arc::clone(&set), &open, (0, total), n, cfg.refiner.prior_dim, dropout, o.feed_threads)?;
     let (mut data, mut prior_s, mut base_s, mut step_s) = (0.0, 0.0, 0.0, 0.0);

@@ -5,7 +5,7 @@
 //! the model crate's deterministic `init_value`, reshaped to the requested shape in each forward.
 //! Flat storage keeps the optimizer and the checkpoint format rank-agnostic.
 
-use burn::tensor::ops::{AvgPoolOptions, ConvOptions, PadMode};
+use burn::tensor::ops::{AvgPoolOptions, ConvOptions, InterpolateMode, InterpolateOptions, PadMode};
 use burn::tensor::{Device, Tensor, TensorData, activation, module};
 use ptgrm_model::ops::{Conv2d, Init, Ops};
 use ptgrm_model::params::{ParamMap, ParamValue, init_value};
@@ -349,6 +349,15 @@ impl Ops for BurnOps<'_> {
         let [n, c] = v.r2().dims();
         let [_, _, h, w] = like.r4().dims();
         BT::R4(v.r2().reshape([n, c, 1, 1]).expand([n, c, h, w]))
+    }
+    fn unflatten_hw(&mut self, v: &BT, h: usize, w: usize) -> BT {
+        let [n, chw] = v.r2().dims();
+        BT::R4(v.r2().reshape([n, chw / (h * w), h, w]))
+    }
+    fn resize_bilinear(&mut self, x: &BT, like: &BT) -> BT {
+        let [_, _, h, w] = like.r4().dims();
+        let opts = InterpolateOptions::new(InterpolateMode::Bilinear).with_align_corners(false).with_output_size([h, w]);
+        BT::R4(module::interpolate(x.r4(), opts))
     }
     fn linear(&mut self, x: &BT, weight: &BT, bias: Option<&BT>) -> BT {
         let y = x.r2().matmul(weight.r2().transpose());

@@ -7,6 +7,7 @@ use crate::imagebuf::Image;
 use crate::model::{infer_image, pad_reflect};
 use crate::onnx_run::{OnnxGraph, PriorModel};
 use anyhow::{Result, anyhow};
+use ptgrm::prior::GridWindow;
 use ptgrm_model::export::ModelConfig;
 use std::collections::BTreeMap;
 
@@ -29,7 +30,15 @@ pub fn prepare(
     let mut out = Vec::with_capacity(images.len());
     for v in images {
         let g = match prior.as_deref_mut() {
-            Some(p) => p.compute(&v.prior_source)?,
+            Some(p) => {
+                // R runs on the centre crop padded to the multiple (see load_validation, infer_image).
+                let (sw, sh) = (v.prior_source.width, v.prior_source.height);
+                let (cw, ch) = (v.degraded.width, v.degraded.height);
+                let (pw, ph) = (cw.div_ceil(pad_multiple) * pad_multiple, ch.div_ceil(pad_multiple) * pad_multiple);
+                let window = GridWindow::of_pixels((sw - cw) / 2, (sh - ch) / 2, pw, ph, sw, sh);
+                let g = p.compute(&v.prior_source)?;
+                p.for_crop(&g, window, false, 0)
+            }
             None => vec![0.0; prior_dim],
         };
         let external_base = match external.as_deref_mut() {

@@ -221,7 +221,12 @@ pub fn export_with(run_dir: &Path, out: &Path, opts: &ExportOptions) -> Result<M
         description: recipe.description.clone(),
         pad_multiple: cfg.pad_multiple() as u32,
         input_range: [0.0, 1.0],
-        prior: PriorSpec { dim: cfg.refiner.prior_dim as u32, kind: recipe.prior.kind.clone(), input_size: recipe.prior.input_size },
+        prior: PriorSpec {
+            dim: cfg.refiner.prior_dim as u32,
+            kind: recipe.prior.kind.clone(),
+            input_size: recipe.prior.input_size,
+            grid: (cfg.refiner.prior_grid > 0).then_some(cfg.refiner.prior_grid as u32),
+        },
         graphs,
         provenance: Provenance {
             recipe: Some(run.info.recipe_path.clone()),

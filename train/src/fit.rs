@@ -15,6 +15,7 @@ use crate::recipe::{BaseSpec, Recipe};
 use crate::run::{RunDir, device};
 use anyhow::{Context, Result, anyhow, bail};
 use ptgrm_model::params::ParamMap;
+use ptgrm_model::ptgrm::RefinerConfig;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::Path;
@@ -35,11 +36,12 @@ pub struct FitOptions<'a> {
     pub quiet: bool,
 }
 
-/// The recipe's prior graph G (None for `kind = "none"`), giving vectors of length `dim`.
-pub fn open_prior(recipe: &Recipe, dim: usize) -> Result<Option<PriorModel>> {
+/// The recipe's prior graph G (None for `kind = "none"`), giving what the refiner reads: vectors
+/// of length `prior_dim`, grids of `prior_grid`² cells.
+pub fn open_prior(recipe: &Recipe, refiner: &RefinerConfig) -> Result<Option<PriorModel>> {
     let p = &recipe.prior;
     match &p.path {
-        Some(path) if !p.is_none() => Ok(Some(PriorModel::load(path, dim, p.input_size)?)),
+        Some(path) if !p.is_none() => Ok(Some(PriorModel::load(path, refiner.prior_dim, p.input_size, refiner.prior_grid)?)),
         _ => Ok(None),
     }
 }
@@ -62,7 +64,7 @@ pub fn prepared_validation(run: &RunDir, val_crop: Option<usize>) -> Result<Vec<
     if images.is_empty() {
         bail!("no usable validation images in {:?} / {:?}", data.val, data.val_pairs);
     }
-    let mut prior = open_prior(&run.recipe, run.model.refiner.prior_dim)?;
+    let mut prior = open_prior(&run.recipe, &run.model.refiner)?;
     let mut ext = open_external_base(&run.recipe)?;
     prepare(images, prior.as_mut(), run.model.refiner.prior_dim, ext.as_mut(), run.model.pad_multiple())
 }
@@ -203,7 +205,12 @@ pub fn fit(opts: &FitOptions) -> Result<()> {
         return Ok(());
     }
 
-    let open = || Ok((open_prior(recipe, cfg.refiner.prior_dim)?, open_external_base(recipe)?));
+    if cfg.refiner.prior_grid > 0 && train_set.view_reuse <= 1 {
+        bail!(
+            "a per-region prior (model.refiner.prior_grid) is cut to each crop from its view's grid, which only the view pool keeps: set data.view_reuse > 1"
+        );
+    }
+    let open = || Ok((open_prior(recipe, &cfg.refiner)?, open_external_base(recipe)?));
     let mut feeder = Feeder::start(
         Arc::clone(&train_set),
         &open,

@@ -5,6 +5,7 @@ use crate::imagebuf::Image;
 use anyhow::{Context, Result, anyhow, bail};
 use ort::session::Session;
 use ort::value::TensorRef;
+use ptgrm::prior::{GridWindow, window_grid};
 use ptgrm::providers::{Provider, ProviderSettings, build_session};
 use ptgrm_model::import::ffdnet::SIGMA_INPUT;
 use std::path::Path;
@@ -90,11 +91,25 @@ pub struct PriorModel {
     graph: OnnxGraph,
     pub dim: usize,
     pub input_size: Option<[u32; 2]>,
+    /// Cells per side of a per-region prior (0: one vector for the image).
+    pub cells: usize,
 }
 
 impl PriorModel {
-    pub fn load(path: &Path, dim: usize, input_size: Option<[u32; 2]>) -> Result<PriorModel> {
-        Ok(PriorModel { graph: OnnxGraph::load(path, Some(ptgrm_bundle::io::PRIOR))?, dim, input_size })
+    pub fn load(path: &Path, dim: usize, input_size: Option<[u32; 2]>, cells: usize) -> Result<PriorModel> {
+        Ok(PriorModel { graph: OnnxGraph::load(path, Some(ptgrm_bundle::io::PRIOR))?, dim, input_size, cells })
+    }
+
+    /// The prior of a crop cut from the image `g` was computed on: `g` itself, or for a
+    /// per-region prior the crop's own window of the grid (as the runtime reads a tile's),
+    /// flipped and turned as the crop was ([`Image::flip_horizontal`], [`Image::rot90`]).
+    pub fn for_crop(&self, g: &[f32], window: GridWindow, flip: bool, turns: usize) -> Vec<f32> {
+        if self.cells == 0 {
+            return g.to_vec();
+        }
+        let mut out = Vec::with_capacity(g.len());
+        window_grid(g, self.cells, window, &mut out);
+        turn_grid(&out, self.cells, flip, turns)
     }
 
     pub fn compute(&mut self, img: &Image) -> Result<Vec<f32>> {
@@ -110,5 +125,52 @@ impl PriorModel {
             bail!("prior graph {} returned non-finite values", self.graph.path);
         }
         Ok(g)
+    }
+}
+
+/// A `[D, k, k]` grid flipped left-right (when `flip`) and then turned `turns` quarter turns
+/// counter-clockwise: the cell-level twin of [`Image::flip_horizontal`] and [`Image::rot90`].
+pub fn turn_grid(grid: &[f32], k: usize, flip: bool, turns: usize) -> Vec<f32> {
+    let mut cur = grid.to_vec();
+    if flip {
+        for row in cur.chunks_exact_mut(k) {
+            row.reverse();
+        }
+    }
+    for _ in 0..turns % 4 {
+        let mut next = vec![0.0; cur.len()];
+        for (src, dst) in cur.chunks_exact(k * k).zip(next.chunks_exact_mut(k * k)) {
+            for y in 0..k {
+                for x in 0..k {
+                    // (y, x) -> (k-1-x, y), as Image::rot90 moves pixels.
+                    dst[(k - 1 - x) * k + y] = src[y * k + x];
+                }
+            }
+        }
+        cur = next;
+    }
+    cur
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grids_turn_and_flip_as_images_do() {
+        // One channel of a 3x3 grid against a 3x3 image's red plane, every flip and turn.
+        let k = 3;
+        let cells: Vec<f32> = (0..9).map(|v| v as f32).collect();
+        let mut img = Image::new(k, k);
+        img.data[..9].copy_from_slice(&cells);
+        for flip in [false, true] {
+            for turns in 0..4 {
+                let want = {
+                    let i = if flip { img.flip_horizontal() } else { img.clone() };
+                    i.rot90(turns).data[..9].to_vec()
+                };
+                assert_eq!(turn_grid(&cells, k, flip, turns), want, "flip {flip}, turns {turns}");
+            }
+        }
     }
 }

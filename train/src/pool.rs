@@ -18,6 +18,7 @@ use crate::model::pad_reflect;
 use crate::onnx_run::{OnnxGraph, PriorModel};
 use crate::rng::Rng;
 use anyhow::Result;
+use ptgrm::prior::GridWindow;
 use std::time::Instant;
 
 /// One pooled view with everything that is the same for all crops cut from it.
@@ -142,7 +143,13 @@ impl ViewPool {
             if let (Some(out), Some(f)) = (base.as_mut(), v.base.as_ref()) {
                 out.extend(cut(f));
             }
-            priors.extend_from_slice(&v.prior);
+            match prior.as_deref() {
+                Some(p) => {
+                    let window = GridWindow::of_pixels(cx, cy, side, side, v.degraded.width, v.degraded.height);
+                    priors.extend(p.for_crop(&v.prior, window, flip, turns));
+                }
+                None => priors.extend_from_slice(&v.prior),
+            }
             t.data_s += t0.elapsed().as_secs_f64();
         }
         Ok((b, priors, base, t))

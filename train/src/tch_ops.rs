@@ -215,6 +215,15 @@ impl Ops for TchOps<'_> {
         let s = v.0.size();
         TT(v.0.unsqueeze(-1).unsqueeze(-1).expand([s[0], s[1], h, w], false))
     }
+    fn unflatten_hw(&mut self, v: &TT, h: usize, w: usize) -> TT {
+        let s = v.0.size();
+        let (h, w) = (h as i64, w as i64);
+        TT(v.0.reshape([s[0], s[1] / (h * w), h, w]))
+    }
+    fn resize_bilinear(&mut self, x: &TT, like: &TT) -> TT {
+        let [_, _, h, w] = dims4(&like.0);
+        TT(x.0.upsample_bilinear2d([h, w], false, None::<f64>, None::<f64>))
+    }
     fn linear(&mut self, x: &TT, weight: &TT, bias: Option<&TT>) -> TT {
         TT(x.0.linear(&weight.0, bias.map(|b| &b.0)))
     }

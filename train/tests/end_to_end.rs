@@ -8,7 +8,7 @@ use common::{max_abs_diff, random, run, session};
 use ptgrm::frame::{FrameLayout, FrameMut, FrameRef, PixelFormat};
 use ptgrm::{Engine, EngineOptions, ProviderRequest};
 use ptgrm_bundle::Manifest;
-use ptgrm_model::export::test_prior_graph;
+use ptgrm_model::export::{test_grid_prior_graph, test_prior_graph};
 use ptgrm_model::onnx_builder::ParamSource;
 use ptgrm_train::burn_ops::tensor_from;
 use ptgrm_train::checkpoint::Checkpoint;
@@ -430,4 +430,38 @@ fn bad_recipes_and_runs_give_clear_errors() {
     fit_run(Some(&fx.recipe), &out, false, Some(1));
     let again = fit(&common::fit_options(Some(&fx.recipe), &out));
     assert!(format!("{:#}", again.unwrap_err()).contains("--resume"));
+}
+
+#[test]
+fn a_per_region_prior_trains_on_crop_windows_and_exports_its_grid() {
+    let fx = fixture();
+    // A 2x2 grid of 4-value cells (the MobileNetV2 grid prior's layout, small).
+    let grid = test_grid_prior_graph(2, 4, ParamSource::Seeded(5)).unwrap();
+    std::fs::write(fx.root.join("grid.onnx"), &grid.bytes).unwrap();
+    let text = std::fs::read_to_string(&fx.recipe)
+        .unwrap()
+        .replace("[model.refiner]\n", "[model.refiner]\nprior_grid = 2\n")
+        .replace(&format!("dim = {PRIOR_DIM}"), "dim = 16")
+        .replace("prior.onnx", "grid.onnx")
+        .replace(&format!("steps = {STEPS}"), "steps = 4");
+    let recipe = fx.root.join("grid.toml");
+    std::fs::write(&recipe, &text).unwrap();
+    let run_dir = fx.root.join("grid-run");
+    fit_run(Some(&recipe), &run_dir, false, None);
+    let bundle = fx.root.join("grid-bundle");
+    let m = ptgrm_train::export::export(&run_dir, &bundle).unwrap();
+    assert_eq!((m.prior.dim, m.prior.grid), (16, Some(2)));
+    let mut engine = Engine::load(&bundle, &EngineOptions { provider: ProviderRequest::Cpu, threads: 1, ..Default::default() }).unwrap();
+    let (w, h) = (50usize, 38usize);
+    let input = photo(w, h, 21).to_rgb8();
+    let mut output = vec![0u8; input.len()];
+    let layout = FrameLayout::new(PixelFormat::Rgb8, w, h, [3 * w, 0, 0]);
+    engine.process(&FrameRef::new(layout.clone(), &[&input]).unwrap(), &mut FrameMut::new(layout, vec![&mut output[..]]).unwrap()).unwrap();
+    assert_eq!(engine.prior_value().len(), 16);
+
+    // Without the view pool a crop has no view to take its window from: refused by name.
+    let fresh = fx.root.join("grid-fresh.toml");
+    std::fs::write(&fresh, text.replace("[data]\n", "[data]\nview_reuse = 1\n")).unwrap();
+    let err = fit(&common::fit_options(Some(&fresh), &fx.root.join("grid-fresh-run"))).unwrap_err();
+    assert!(format!("{err:#}").contains("view_reuse"), "{err:#}");
 }

@@ -166,18 +166,21 @@ fn refiner_and_every_ablation_match_onnx_runtime() {
     // Every ablation, the full model with the frame-mean-free correction (one reduction over
     // H, W that all three backends must place alike), with the full-resolution skip, and told
     // the exposure (zero-initialised there: the graph's build, not its trained values), and
-    // with its convolutions padded by the edge.
+    // with its convolutions padded by the edge, and with a per-region prior.
     let mean_free = RefinerConfig { mean_free_correction: true, ..RefinerConfig::paper(small_dim) };
     let skip = RefinerConfig { full_res_skip: true, ..mean_free.clone() };
     let exposure = RefinerConfig { exposure_input: true, ..RefinerConfig::paper(small_dim) };
     let replicate = RefinerConfig { replicate_padding: true, zero_init_head: true, ..RefinerConfig::paper(small_dim) };
     let filter = RefinerConfig { restored_filter: true, ..RefinerConfig::paper(small_dim) };
+    // A per-region prior: 2x2 cells of 8 values, resized onto the latent (with the exposure added per cell).
+    let grid = RefinerConfig { prior_grid: 2, exposure_input: true, ..RefinerConfig::paper(small_dim) };
     let cases = ABLATIONS.iter().map(|name| (*name, RefinerConfig::paper(small_dim).ablation(name).unwrap())).chain([
         ("mean-free-correction", mean_free),
         ("full-res-skip", skip),
         ("exposure-input", exposure),
         ("replicate-padding", replicate),
         ("restored-filter", filter),
+        ("per-region-prior", grid),
     ]);
     for (name, refiner) in cases {
         let cfg = ModelConfig { base: None, refiner };

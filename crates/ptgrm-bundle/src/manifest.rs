@@ -55,6 +55,11 @@ pub struct PriorSpec {
     /// graph; when absent the prior graph takes any size and resizes inside.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_size: Option<[u32; 2]>,
+    /// A per-region prior: g is a grid of `grid` x `grid` cells over the frame, `dim / grid²`
+    /// values per cell (channel-major: `[D, grid, grid]` flattened). The engine reads each
+    /// tile's own window of it. Absent: g describes the whole frame.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grid: Option<u32>,
 }
 
 /// The ONNX graphs of the bundle. Either `base` + `refiner`, or `merged`; `prior` unless the
@@ -187,6 +192,12 @@ impl Manifest {
         }
         if self.prior.dim == 0 {
             return bad("prior.dim must be at least 1".into());
+        }
+        if let Some(cells) = self.prior.grid {
+            let plane = cells as u64 * cells as u64;
+            if plane == 0 || self.prior.dim as u64 % plane != 0 {
+                return bad(format!("prior.grid {cells} does not divide prior.dim {} into {cells} x {cells} cells", self.prior.dim));
+            }
         }
         let g = &self.graphs;
         let split = g.base.is_some() || g.refiner.is_some();

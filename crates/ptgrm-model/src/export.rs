@@ -5,9 +5,9 @@
 use crate::base::{BaseConfig, base_forward};
 use crate::joint::joint_forward;
 use crate::layers::linear;
-use crate::onnx_builder::{OnnxBuilder, ParamSource};
+use crate::onnx_builder::{OnnxBuilder, ParamSource, attr_int};
 use crate::onnx_proto::DimSpec::{self, Fixed, Named};
-use crate::ops::Ops;
+use crate::ops::{Conv2d, Ops};
 use crate::params::{ParamMap, count_prefix};
 use crate::ptgrm::{RefinerConfig, refiner_forward};
 use prost::Message;
@@ -144,6 +144,24 @@ pub fn test_prior_graph(dim: usize, params: ParamSource) -> Result<Graph, String
     let v = b.l2_normalize(&v, 1, 1e-12);
     b.output(&v, io::PRIOR, &[N, Fixed(dim)]);
     finish(b, "ptgrm_test_prior", &[io::IMAGE], &[io::PRIOR])
+}
+
+/// A per-region test prior of `cells` x `cells` cells of `cell_dim` values: the image resized
+/// to the grid, a seeded 1x1 conv 3 -> `cell_dim`, each cell L2-normalised, flattened
+/// channel-major to `[N, cell_dim * cells²]` (the layout of a MobileNetV2 grid prior).
+pub fn test_grid_prior_graph(cells: usize, cell_dim: usize, params: ParamSource) -> Result<Graph, String> {
+    if cells == 0 || cell_dim == 0 {
+        return Err("grid prior needs at least one cell of one value".into());
+    }
+    let mut b = OnnxBuilder::new(params);
+    let image = b.input(io::IMAGE, &IMAGE_DIMS);
+    let small = b.resize_bilinear_to(&image, cells, cells);
+    let v = crate::layers::conv(&mut b, "prior.cell", &small, 3, cell_dim, 1, Conv2d::same(1), true);
+    let v = b.l2_normalize(&v, 1, 1e-12);
+    let len = cell_dim * cells * cells;
+    let flat = b.node("Flatten", &[&v.name], vec![attr_int("axis", 1)], vec![v.dim(0), Some(len)]);
+    b.output(&flat, io::PRIOR, &[N, Fixed(len)]);
+    finish(b, "ptgrm_test_grid_prior", &[io::IMAGE], &[io::PRIOR])
 }
 
 /// Initial parameters of F (if built in) and R, deterministic in `seed`: the same values the

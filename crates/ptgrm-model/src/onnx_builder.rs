@@ -606,6 +606,33 @@ impl Ops for OnnxBuilder {
         self.node("Expand", &[&u.name, &target.name], vec![], vec![v.dim(0), v.dim(1), like.dim(2), like.dim(3)])
     }
 
+    fn unflatten_hw(&mut self, v: &Value, h: usize, w: usize) -> Value {
+        if v.rank() != 2 {
+            self.fail(format!("unflatten_hw: input {:?} must be rank 2", v.shape));
+            return v.clone();
+        }
+        let c = v.dim(1).map(|n| n / (h * w));
+        if v.dim(1).is_some_and(|n| n % (h * w) != 0) {
+            self.fail(format!("unflatten_hw: {:?} is not a multiple of {h} x {w}", v.shape));
+        }
+        // 0 copies N (Reshape's default allowzero = 0), so the batch stays dynamic.
+        let c_dim = c.map_or(-1, |c| c as i64);
+        let target = self.const_i64(&[4], &[0, c_dim, h as i64, w as i64]);
+        self.node("Reshape", &[&v.name, &target.name], vec![], vec![v.dim(0), c, Some(h), Some(w)])
+    }
+
+    fn resize_bilinear(&mut self, x: &Value, like: &Value) -> Value {
+        let nc = self.shape_slice(x, 0, 2);
+        let hw = self.shape_slice(like, 2, 4);
+        let sizes = self.node("Concat", &[&nc.name, &hw.name], vec![attr_int("axis", 0)], vec![Some(4)]);
+        self.node(
+            "Resize",
+            &[&x.name, "", "", &sizes.name],
+            vec![attr_string("mode", "linear"), attr_string("coordinate_transformation_mode", "half_pixel")],
+            vec![x.dim(0), x.dim(1), like.dim(2), like.dim(3)],
+        )
+    }
+
     fn linear(&mut self, x: &Value, weight: &Value, bias: Option<&Value>) -> Value {
         if x.rank() != 2 || weight.rank() != 2 {
             self.fail(format!("linear: input {:?} and weight {:?} must be rank 2", x.shape, weight.shape));

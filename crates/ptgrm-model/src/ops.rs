@@ -164,6 +164,13 @@ pub trait Ops {
     fn unsqueeze_hw(&mut self, v: &Self::T) -> Self::T;
     /// `[N, C]` -> `[N, C, h, w]`, repeated over the spatial size of `like` (`[N, *, h, w]`).
     fn expand_hw(&mut self, v: &Self::T, like: &Self::T) -> Self::T;
+    /// `[N, C*h*w]` -> `[N, C, h, w]` (row-major; N stays dynamic): a flattened feature map,
+    /// such as a prior grid, back in image layout.
+    fn unflatten_hw(&mut self, v: &Self::T, h: usize, w: usize) -> Self::T;
+    /// Bilinear resize of `x [N, C, h, w]` to the spatial size of `like` (`[N, *, H, W]`) with
+    /// half-pixel centres and edge clamping, no antialiasing (PyTorch `interpolate(mode=
+    /// "bilinear", align_corners=False)`, ONNX Resize linear half_pixel).
+    fn resize_bilinear(&mut self, x: &Self::T, like: &Self::T) -> Self::T;
     /// `x [N, in]` -> `x W^T + b`, `[N, out]`; weight `[out, in]`, bias `[out]`.
     fn linear(&mut self, x: &Self::T, weight: &Self::T, bias: Option<&Self::T>) -> Self::T;
     /// Normalized pixel coordinates of `like`'s spatial size: `[N, 2, h, w]`, channel 0 the

@@ -38,8 +38,17 @@ pub enum Head {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RefinerConfig {
-    /// D, the prior's length (1280 MobileNetV2, 512 CLIP ViT-B/32).
+    /// D, the prior's length (1280 MobileNetV2, 512 CLIP ViT-B/32); with `prior_grid` the
+    /// whole grid's (cells² times the per-cell length).
     pub prior_dim: usize,
+    /// A per-region prior: g is a `prior_grid` x `prior_grid` map of features over R's input
+    /// (`[N, D/cells², cells, cells]` flattened), mapped cell by cell by T_m / T_c (the same
+    /// weights as for a vector) and resized bilinearly to the latent, so SVE's mask and CSA's
+    /// kernels can follow what the prior network sees where; channel attention takes the mean
+    /// over the cells. 0: one vector for the frame (the paper). Why: a global 1,280-d feature
+    /// of 60 training photos let R fit a correction per photo, which cost on bright frames
+    /// what it gained at night (docs/training-log.md, "Prior dropout"; "A per-region prior").
+    pub prior_grid: usize,
     /// Latent width nf.
     pub nf: usize,
     /// Hidden and output widths of the prior mappings T_m, T_c.
@@ -136,6 +145,7 @@ impl Default for RefinerConfig {
     fn default() -> Self {
         RefinerConfig {
             prior_dim: 1280,
+            prior_grid: 0,
             nf: 16,
             prior_hidden: 256,
             prior_embed: 64,
@@ -237,6 +247,15 @@ impl RefinerConfig {
         }
         if self.mean_free_correction && self.fused_upsampling {
             return bad("mean_free_correction needs F's full-resolution output; it cannot be combined with fused_upsampling".into());
+        }
+        if self.prior_grid > 0 {
+            let plane = self.prior_grid * self.prior_grid;
+            if self.prior_dim % plane != 0 {
+                return bad(format!("prior_dim {} is not prior_grid² = {plane} cells of equal length", self.prior_dim));
+            }
+            if !self.uses_mapping() {
+                return bad("prior_grid is read by the prior mappings T_m, T_c: it needs prior_mode guided or zero".into());
+            }
         }
         if self.exposure_input && !self.uses_mapping() {
             return bad("exposure_input feeds the prior mappings T_m, T_c: it needs prior_mode guided or zero".into());
@@ -370,12 +389,19 @@ fn refiner_core<O: Ops>(o: &mut O, cfg: &RefinerConfig, restored: &O::T, degrade
         f = conv(o, cfg, "refiner.prior_concat", &cat, nf + cfg.prior_dim, nf, 1, Conv2d::same(1), true);
     }
 
-    // Prior mappings T_m, T_c ([N, prior_embed]) when the prior guides the attention.
+    // Prior mappings T_m, T_c when the prior guides the attention: [N, prior_embed], or
+    // [N, prior_embed, cells, cells] for a per-region prior.
+    let cells = cfg.prior_grid;
+    let g = match &g {
+        Some(g) if cells > 0 && cfg.uses_mapping() => Some(o.unflatten_hw(g, cells, cells)),
+        _ => g,
+    };
     let mapped = |o: &mut O, name: &str| -> Option<O::T> {
         let g = g.as_ref().filter(|_| cfg.uses_mapping())?;
-        let h = linear(o, &format!("{name}.fc1"), g, cfg.prior_dim, cfg.prior_hidden);
+        let d = cfg.prior_dim / (cells * cells).max(1);
+        let h = linear_or_per_cell(o, &format!("{name}.fc1"), g, d, cfg.prior_hidden, cells > 0);
         let h = o.leaky_relu(&h, a);
-        Some(linear(o, &format!("{name}.fc2"), &h, cfg.prior_hidden, cfg.prior_embed))
+        Some(linear_or_per_cell(o, &format!("{name}.fc2"), &h, cfg.prior_hidden, cfg.prior_embed, cells > 0))
     };
     let exposure = cfg.exposure_input.then(|| {
         let m = o.mean_hw(degraded);
@@ -383,11 +409,17 @@ fn refiner_core<O: Ops>(o: &mut O, cfg: &RefinerConfig, restored: &O::T, degrade
         let m = o.sqrt(&m);
         o.sqrt(&m)
     });
-    let mapped_with_exposure = |o: &mut O, name: &str| -> Option<O::T> {
+    let mapped_with_exposure = |o: &mut O, name: &str| -> Option<Guide<O::T>> {
         let t = mapped(o, name)?;
-        let Some(e) = &exposure else { return Some(t) };
-        let te = zero_linear(o, &format!("{name}.exposure"), e, 3, cfg.prior_embed);
-        Some(o.add(&t, &te))
+        let t = match &exposure {
+            None => t,
+            Some(e) => {
+                let te = zero_linear(o, &format!("{name}.exposure"), e, 3, cfg.prior_embed);
+                let te = if cells > 0 { o.unsqueeze_hw(&te) } else { te };
+                o.add(&t, &te)
+            }
+        };
+        Some(if cells > 0 { Guide::Grid(t) } else { Guide::Vector(t) })
     };
     let t_m = mapped_with_exposure(o, "refiner.t_m");
     let t_c = mapped_with_exposure(o, "refiner.t_c");
@@ -431,11 +463,47 @@ fn position_embedding<O: Ops>(o: &mut O, cfg: &RefinerConfig, name: &str, like: 
     conv_same(o, cfg, &format!("{name}.conv2"), &s, cfg.pos_channels, cfg.pos_channels, 1)
 }
 
+/// A mapped prior T(g): one vector per frame, or a grid of them over the frame.
+enum Guide<T> {
+    Vector(T),
+    Grid(T),
+}
+
+impl<T: Clone> Guide<T> {
+    /// T(g) at every position of `like`: the vector repeated, or the grid resized bilinearly.
+    fn spread<O: Ops<T = T>>(&self, o: &mut O, like: &T) -> T {
+        match self {
+            Guide::Vector(t) => o.expand_hw(t, like),
+            Guide::Grid(t) => o.resize_bilinear(t, like),
+        }
+    }
+
+    /// T(g) for the whole frame: the vector, or the mean over the grid's cells.
+    fn summary<O: Ops<T = T>>(&self, o: &mut O) -> T {
+        match self {
+            Guide::Vector(t) => t.clone(),
+            Guide::Grid(t) => o.mean_hw(t),
+        }
+    }
+}
+
+/// A linear layer on a vector `[N, fin]`, or the same layer (same parameters) applied to each
+/// cell of a grid `[N, fin, h, w]` as a 1x1 convolution.
+fn linear_or_per_cell<O: Ops>(o: &mut O, name: &str, x: &O::T, fin: usize, fout: usize, per_cell: bool) -> O::T {
+    if !per_cell {
+        return linear(o, name, x, fin, fout);
+    }
+    let w = o.param(&format!("{name}.weight"), &[fout, fin], Init::kaiming_uniform(fin));
+    let b = o.param(&format!("{name}.bias"), &[fout], Init::bias(fin));
+    let w = o.reshape(&w, &[fout, fin, 1, 1]);
+    o.conv2d(x, &w, Some(&b), Conv2d::same(1))
+}
+
 /// f ⊕ T(g) ⊕ S: the guided input of R_m and R_p.
-fn guided_input<O: Ops>(o: &mut O, cfg: &RefinerConfig, pos_name: &str, f: &O::T, t: Option<&O::T>) -> O::T {
+fn guided_input<O: Ops>(o: &mut O, cfg: &RefinerConfig, pos_name: &str, f: &O::T, t: Option<&Guide<O::T>>) -> O::T {
     let mut parts = vec![f.clone()];
     if let Some(t) = t {
-        parts.push(o.expand_hw(t, f));
+        parts.push(t.spread(o, f));
     }
     if cfg.position_embedding {
         parts.push(position_embedding(o, cfg, pos_name, f));
@@ -445,7 +513,7 @@ fn guided_input<O: Ops>(o: &mut O, cfg: &RefinerConfig, pos_name: &str, f: &O::T
 }
 
 /// PTG-SVE: f̂ = M·f_s + (1 − M)·f_l with M = sigmoid(R_m(f ⊕ T_m(g) ⊕ S_m)).
-fn sve<O: Ops>(o: &mut O, cfg: &RefinerConfig, f: &O::T, t_m: Option<&O::T>, embed_c: usize, pos_c: usize) -> O::T {
+fn sve<O: Ops>(o: &mut O, cfg: &RefinerConfig, f: &O::T, t_m: Option<&Guide<O::T>>, embed_c: usize, pos_c: usize) -> O::T {
     let (nf, a) = (cfg.nf, cfg.slope);
     // Short range R_s: a residual block.
     let r = conv_same(o, cfg, "refiner.sve.short.conv1", f, nf, nf, 3);
@@ -511,13 +579,16 @@ fn restormer_block<O: Ops>(o: &mut O, cfg: &RefinerConfig, name: &str, x: &O::T)
 }
 
 /// PTG-CSA: f̄ = R_f(f̂·M_c ⊕ f̂·M_s) + f̂.
-fn csa<O: Ops>(o: &mut O, cfg: &RefinerConfig, f_hat: &O::T, t_c: Option<&O::T>, embed_c: usize, pos_c: usize) -> O::T {
+fn csa<O: Ops>(o: &mut O, cfg: &RefinerConfig, f_hat: &O::T, t_c: Option<&Guide<O::T>>, embed_c: usize, pos_c: usize) -> O::T {
     let (nf, a, k) = (cfg.nf, cfg.slope, cfg.dyn_kernel);
     let f_c = if cfg.channel_attention {
         // M_c = sigmoid(MLP(avgpool(f̂) ⊕ T_c(g))).
         let pooled = o.mean_hw(f_hat);
         let inp = match t_c {
-            Some(t) => o.concat(&[&pooled, t]),
+            Some(t) => {
+                let t = t.summary(o);
+                o.concat(&[&pooled, &t])
+            }
             None => pooled,
         };
         let h = linear(o, "refiner.csa.channel.fc1", &inp, nf + embed_c, cfg.ca_hidden);

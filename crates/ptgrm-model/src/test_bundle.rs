@@ -2,7 +2,7 @@
 //! and the README demo (issue 2, item 9): no hand-placed binaries.
 
 use crate::base::BaseConfig;
-use crate::export::{Graph, ModelConfig, base_graph, merged_graph, refiner_graph, test_prior_graph};
+use crate::export::{Graph, ModelConfig, base_graph, merged_graph, refiner_graph, test_grid_prior_graph, test_prior_graph};
 use crate::onnx_builder::ParamSource;
 use crate::ptgrm::RefinerConfig;
 use ptgrm_bundle::{FORMAT_NAME, FORMAT_VERSION, GraphFile, Graphs, Manifest, PriorSpec, Provenance, write_bundle};
@@ -59,8 +59,12 @@ pub fn write_test_bundle(dir: &Path, opts: &TestBundleOptions) -> Result<Manifes
     let seeded = || ParamSource::Seeded(opts.seed);
     let mut graphs = Graphs::default();
     let mut files: Vec<(String, Graph)> = Vec::new();
+    let cells = model.refiner.prior_grid;
     if opts.prior_graph {
-        let g = test_prior_graph(opts.prior_dim, seeded())?;
+        let g = match cells {
+            0 => test_prior_graph(opts.prior_dim, seeded())?,
+            k => test_grid_prior_graph(k, opts.prior_dim / (k * k), seeded())?,
+        };
         graphs.prior = Some(entry("prior.onnx", &g));
         files.push(("prior.onnx".into(), g));
     }
@@ -93,8 +97,13 @@ pub fn write_test_bundle(dir: &Path, opts: &TestBundleOptions) -> Result<Manifes
         input_range: [0.0, 1.0],
         prior: PriorSpec {
             dim: opts.prior_dim as u32,
-            kind: if opts.prior_graph { "test-gap-linear".into() } else { "none".into() },
+            kind: match (opts.prior_graph, cells) {
+                (false, _) => "none".into(),
+                (true, 0) => "test-gap-linear".into(),
+                (true, _) => "test-grid-linear".into(),
+            },
             input_size: None,
+            grid: (cells > 0).then_some(cells as u32),
         },
         graphs,
         provenance: Provenance {

@@ -9,7 +9,7 @@ use ptgrm_model::import::{mobilenet_v2, torch_file};
 fn graph(with_logits: bool) -> Option<Vec<u8>> {
     let pth = weights("mobilenet_v2-b0353104.pth")?;
     let sd = torch_file::load(&pth).unwrap();
-    Some(mobilenet_v2::build_prior(&sd, with_logits, None).unwrap().encode_to_vec())
+    Some(mobilenet_v2::build_prior(&sd, with_logits, None, false).unwrap().encode_to_vec())
 }
 
 fn argmax(v: &[f32]) -> usize {
@@ -121,8 +121,8 @@ fn prior_of_a_large_frame_is_stable_under_one_pixel_shifts() {
 fn exposure_normalised_prior_sees_the_scene_in_a_dark_capture() {
     let Some(pth) = weights("mobilenet_v2-b0353104.pth") else { return };
     let sd = torch_file::load(&pth).unwrap();
-    let plain = mobilenet_v2::build_prior(&sd, false, None).unwrap().encode_to_vec();
-    let normalised = mobilenet_v2::build_prior(&sd, false, Some(0.45)).unwrap().encode_to_vec();
+    let plain = mobilenet_v2::build_prior(&sd, false, None, false).unwrap().encode_to_vec();
+    let normalised = mobilenet_v2::build_prior(&sd, false, Some(0.45), false).unwrap().encode_to_vec();
     let Some(file) = photo("train/skimage-chelsea.png") else { return };
     let (img, h, w) = load_rgb(&file);
     // 5 % exposure plus uniform noise of standard deviation 0.005 (a tenth of the mean signal).
@@ -141,4 +141,51 @@ fn exposure_normalised_prior_sees_the_scene_in_a_dark_capture() {
     eprintln!("cosine(photo, 5 % exposure): plain {plain_cos:.3}, exposure-normalised {normalised_cos:.3}");
     assert!(normalised_cos > 0.85, "exposure-normalised prior of the dark capture drifts: cosine {normalised_cos}");
     assert!(1.0 - normalised_cos < 0.5 * (1.0 - plain_cos), "normalisation does not help: {normalised_cos} vs {plain_cos}");
+}
+
+#[test]
+fn grid_prior_describes_each_half_of_a_split_frame() {
+    let Some(pth) = weights("mobilenet_v2-b0353104.pth") else { return };
+    let sd = torch_file::load(&pth).unwrap();
+    let global = mobilenet_v2::build_prior(&sd, false, None, false).unwrap().encode_to_vec();
+    let grid = mobilenet_v2::build_prior(&sd, false, None, true).unwrap().encode_to_vec();
+    let (Some(cat), Some(coffee)) = (photo("train/skimage-chelsea.png"), photo("train/skimage-coffee.png")) else { return };
+    let ((a, ah, aw), (b, bh, bw)) = (load_rgb(&cat), load_rgb(&coffee));
+    // The cat on the left, the coffee on the right, each its top-left 256x256.
+    let side = 256.min(ah).min(aw).min(bh).min(bw);
+    let square = |img: &[f32], h: usize, w: usize| -> Vec<f32> {
+        (0..3 * side * side).map(|i| img[(i / (side * side)) * h * w + (i / side % side) * w + i % side]).collect()
+    };
+    let (sa, sb) = (square(&a, ah, aw), square(&b, bh, bw));
+    let mut frame = vec![0.0f32; 3 * side * 2 * side];
+    for c in 0..3 {
+        for y in 0..side {
+            let row = (c * side + y) * 2 * side;
+            frame[row..row + side].copy_from_slice(&sa[(c * side + y) * side..][..side]);
+            frame[row + side..row + 2 * side].copy_from_slice(&sb[(c * side + y) * side..][..side]);
+        }
+    }
+    let prior_of = |img: &[f32], w: usize| run_image(&global, "image", img, [1, 3, side, w], &["prior"]).remove(0).1;
+    let (g_cat, g_coffee) = (prior_of(&sa, side), prior_of(&sb, side));
+    let (shape, cells) = run_image(&grid, "image", &frame, [1, 3, side, 2 * side], &["prior"]).remove(0);
+    let n = mobilenet_v2::GRID_CELLS;
+    assert_eq!(shape, [1, 1280 * n * n]);
+    let cell = |y: usize, x: usize| -> Vec<f32> { (0..1280).map(|c| cells[(c * n + y) * n + x]).collect() };
+    let (mut left, mut right) = ((0.0, 0.0), (0.0, 0.0));
+    for y in 0..n {
+        for x in [0, 1] {
+            let v = cell(y, x);
+            assert!((cosine(&v, &v) - 1.0).abs() < 1e-3, "cell ({y}, {x}) is L2-normalised");
+            left.0 += cosine(&v, &g_cat);
+            left.1 += cosine(&v, &g_coffee);
+        }
+        for x in [n - 2, n - 1] {
+            let v = cell(y, x);
+            right.0 += cosine(&v, &g_cat);
+            right.1 += cosine(&v, &g_coffee);
+        }
+    }
+    eprintln!("left cells vs cat / coffee {left:?}, right {right:?}");
+    assert!(left.0 > left.1, "the left cells look like the cat: {left:?}");
+    assert!(right.1 > right.0, "the right cells look like the coffee: {right:?}");
 }

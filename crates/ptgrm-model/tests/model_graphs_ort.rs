@@ -110,6 +110,46 @@ fn refiner_graph_matches_reference_at_padded_odd_sizes() {
 }
 
 #[test]
+fn per_region_prior_refiner_matches_the_reference_and_follows_each_cell() {
+    // A 2x2 grid of 8-value cells; same parameters as the vector prior's mappings.
+    let cfg = RefinerConfig { prior_dim: 32, prior_grid: 2, mask_logit_offset: 4.0, ..small_refiner() };
+    check_refiner(&cfg);
+    let vector = refiner_graph(&small_refiner(), ParamSource::Seeded(2)).unwrap();
+    let grid = refiner_graph(&cfg, ParamSource::Seeded(2)).unwrap();
+    assert_eq!(vector.parameter_count(), grid.parameter_count(), "a per-region prior adds no parameters");
+    // Changing the top-left cell changes the top-left of the output most.
+    let (h, w) = (32, 32);
+    let g = random(32, 90, -1.0, 1.0);
+    let mut moved = g.clone();
+    for c in 0..8 {
+        moved[c * 4] += 2.0;
+    }
+    let refine_at = |prior: Vec<f32>| {
+        let inputs = [
+            named(io::RESTORED, &[1, 3, h, w], image(1, h, w, 91)),
+            named(io::DEGRADED, &[1, 3, h, w], image(1, h, w, 92)),
+            named(io::PRIOR, &[1, 32], prior),
+        ];
+        run(&grid.bytes, &inputs, &[io::REFINED]).remove(0).1
+    };
+    let (a, b) = (refine_at(g), refine_at(moved));
+    let quadrant = |y0: usize, x0: usize| -> f32 {
+        let mut sum = 0.0;
+        for c in 0..3 {
+            for y in y0..y0 + h / 2 {
+                for x in x0..x0 + w / 2 {
+                    let i = (c * h + y) * w + x;
+                    sum += (a[i] - b[i]).abs();
+                }
+            }
+        }
+        sum
+    };
+    let (top_left, bottom_right) = (quadrant(0, 0), quadrant(h / 2, w / 2));
+    assert!(top_left > 2.0 * bottom_right, "top-left change {top_left}, bottom-right {bottom_right}");
+}
+
+#[test]
 fn official_kernel_predictor_width_builds_and_matches_the_reference() {
     // The official code's R_p: conv(96->144) -> LReLU -> conv(144->144); ours (kernel_hidden 0
     // = nf) conv(96->16) -> conv(16->144). Inputs: nf 16 + prior embedding 64 + position 16.

@@ -240,6 +240,42 @@ fn bilinear_upsampling_matches_half_pixel_definition() {
 }
 
 #[test]
+fn bilinear_resize_to_another_tensors_size_matches_half_pixel_definition() {
+    // Up by a non-integer factor (a 3x4 prior grid onto a 7x10 latent) and down (to 2x3).
+    let (n, c, h, w) = (2, 2, 3, 4);
+    let x = random(n * c * h * w, 12, -1.0, 1.0);
+    for (oh, ow) in [(7usize, 10usize), (2, 3)] {
+        let model = graph(&[("x", c), ("like", 1)], |b, v| b.resize_bilinear(&v[0], &v[1]));
+        let like = vec![0.0; n * oh * ow];
+        let got = run(&model, &[named("x", &[n, c, h, w], x.clone()), named("like", &[n, 1, oh, ow], like)], &["y"]);
+        let out = [n, c, oh, ow];
+        assert_eq!(got[0].0, out.to_vec());
+        let src = |o: usize, len: usize, len_out: usize| -> (usize, usize, f32) {
+            let s = ((o as f32 + 0.5) * len as f32 / len_out as f32 - 0.5).clamp(0.0, (len - 1) as f32);
+            let i0 = s.floor() as usize;
+            (i0, (i0 + 1).min(len - 1), s - i0 as f32)
+        };
+        let mut want = vec![0f32; got[0].1.len()];
+        for b in 0..n {
+            for ch in 0..c {
+                for y in 0..oh {
+                    for xx in 0..ow {
+                        let (y0, y1, fy) = src(y, h, oh);
+                        let (x0, x1, fx) = src(xx, w, ow);
+                        let at = |yy, xq| x[idx(&[n, c, h, w], b, ch, yy, xq)];
+                        let top = at(y0, x0) * (1.0 - fx) + at(y0, x1) * fx;
+                        let bot = at(y1, x0) * (1.0 - fx) + at(y1, x1) * fx;
+                        want[idx(&out, b, ch, y, xx)] = top * (1.0 - fy) + bot * fy;
+                    }
+                }
+            }
+        }
+        let d = max_abs_diff(&got[0].1, &want);
+        assert!(d <= TOL, "{oh}x{ow}: max abs diff {d}");
+    }
+}
+
+#[test]
 fn gelu_clamp_and_broadcast_ops_match_reference() {
     let (n, c, h, w) = (2, 3, 2, 3);
     let x = random(n * c * h * w, 11, -4.0, 4.0);

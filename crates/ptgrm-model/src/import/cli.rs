@@ -1,5 +1,5 @@
 //! The import subcommands of the `ptgrm-model` binary, parsed here so the binary only forwards:
-//!   import-mobilenet-v2 --pth P --out prior.onnx [--with-logits] [--exposure-mean M]
+//!   import-mobilenet-v2 --pth P --out prior.onnx [--with-logits] [--exposure-mean M] [--grid]
 //!   import-ffdnet --pth P --sigma S|input --out base.onnx
 //!   import-ffdnet-prior --pth P --sigma S [--layer L] [--size PX] --out prior.onnx
 //! Each writes the ONNX file atomically and prints the third-party weights record (with the
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 pub const SUBCOMMANDS: &[&str] = &["import-mobilenet-v2", "import-ffdnet", "import-ffdnet-prior"];
 
 pub const USAGE: &str = "\
-  import-mobilenet-v2 --pth mobilenet_v2-b0353104.pth --out prior.onnx [--with-logits] [--exposure-mean M]
+  import-mobilenet-v2 --pth mobilenet_v2-b0353104.pth --out prior.onnx [--with-logits] [--exposure-mean M] [--grid]
       torchvision ImageNet MobileNetV2 -> prior G (image [N,3,H,W] in [0,1] -> prior [N,1280])
   import-ffdnet --pth ffdnet_color.pth --sigma 25 --out base.onnx
       KAIR colour FFDNet -> base F (image -> base), noise level sigma (0-255 scale) baked in;
@@ -72,11 +72,12 @@ struct Args {
     size: Option<usize>,
     with_logits: bool,
     exposure_mean: Option<f32>,
+    grid: bool,
 }
 
 fn parse_args(cmd: &str, args: &[String]) -> Result<Args, String> {
     let (mut pth, mut out, mut sigma, mut layer, mut size, mut with_logits) = (None, None, None, None, None, false);
-    let mut exposure_mean = None;
+    let (mut exposure_mean, mut grid) = (None, false);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |flag: &str| it.next().cloned().ok_or_else(|| format!("{cmd}: {flag} needs a value"));
@@ -99,6 +100,7 @@ fn parse_args(cmd: &str, args: &[String]) -> Result<Args, String> {
                 size = Some(v.parse::<usize>().map_err(|_| format!("{cmd}: --size {v:?} is not a pixel count"))?);
             }
             "--with-logits" if cmd == "import-mobilenet-v2" => with_logits = true,
+            "--grid" if cmd == "import-mobilenet-v2" => grid = true,
             "--exposure-mean" if cmd == "import-mobilenet-v2" => {
                 let v = value("--exposure-mean")?;
                 match v.parse::<f32>() {
@@ -114,7 +116,7 @@ fn parse_args(cmd: &str, args: &[String]) -> Result<Args, String> {
     if cmd != "import-mobilenet-v2" && sigma.is_none() {
         return Err(format!("{cmd}: --sigma (noise level, 0-255 scale) is required"));
     }
-    Ok(Args { pth, out, sigma, layer, size, with_logits, exposure_mean })
+    Ok(Args { pth, out, sigma, layer, size, with_logits, exposure_mean, grid })
 }
 
 /// Runs an import subcommand; returns the JSON third-party record to print.
@@ -128,7 +130,7 @@ pub fn run(cmd: &str, args: &[String]) -> Result<String, String> {
         ffdnet::NoiseLevel::Input => 0.0,
     };
     let (model, role) = match cmd {
-        "import-mobilenet-v2" => (mobilenet_v2::build_prior(&sd, a.with_logits, a.exposure_mean), "prior G".to_string()),
+        "import-mobilenet-v2" => (mobilenet_v2::build_prior(&sd, a.with_logits, a.exposure_mean, a.grid), "prior G".to_string()),
         "import-ffdnet" => {
             let role = match level {
                 ffdnet::NoiseLevel::Fixed(v) => format!("base F (sigma {v})"),

@@ -9,7 +9,7 @@
 use super::ImportError;
 use super::fold::conv_bn;
 use super::state_dict::StateDict;
-use crate::onnx_builder::{Dim, OnnxBuilder};
+use crate::onnx_builder::{Dim, OnnxBuilder, attr_int};
 use crate::onnx_proto::ModelProto;
 use crate::ops::{Conv2d, Init, Ops};
 use crate::params::ParamMap;
@@ -17,6 +17,8 @@ use ptgrm_bundle::io;
 
 pub const PRIOR_DIM: usize = 1280;
 pub const INPUT_SIZE: usize = 224;
+/// Cells per side of the feature map at the 224 input (stride 32): the per-region prior's grid.
+pub const GRID_CELLS: usize = INPUT_SIZE / 32;
 pub const CLASSES: usize = 1000;
 pub const LOGITS: &str = "logits";
 const STEM: usize = 32;
@@ -146,7 +148,11 @@ pub fn normalize_exposure<O: Ops>(o: &mut O, x: &O::T, target: f32) -> O::T {
 
 /// Builds the prior graph from torchvision's MobileNetV2 state dict; with `exposure_mean`, the
 /// resized image is first brought to that mean ([`normalize_exposure`]).
-pub fn build_prior(sd: &StateDict, with_logits: bool, exposure_mean: Option<f32>) -> Result<ModelProto, ImportError> {
+///
+/// With `grid`, the prior is per region: the 7x7 feature map before the pooling, each cell
+/// L2-normalised alone, flattened channel-major to `[N, 1280 * 49]` (a refiner with
+/// `prior_grid = 7` reads it; the bundle's manifest says `prior.grid = 7`).
+pub fn build_prior(sd: &StateDict, with_logits: bool, exposure_mean: Option<f32>, grid: bool) -> Result<ModelProto, ImportError> {
     let mut b = OnnxBuilder::with_params(params(sd, with_logits)?);
     const N: Dim = Dim::Named("N");
     let x = b.input(io::IMAGE, &[N, Dim::Fixed(3), Dim::Named("H"), Dim::Named("W")]);
@@ -163,8 +169,15 @@ pub fn build_prior(sd: &StateDict, with_logits: bool, exposure_mean: Option<f32>
     let normalized = imagenet_normalize(&mut b, &resized);
     let feats = features(&mut b, &normalized);
     let pooled = b.mean_hw(&feats);
-    let prior = b.l2_normalize(&pooled, 1, 1e-12);
-    b.output(&prior, io::PRIOR, &[N, Dim::Fixed(PRIOR_DIM)]);
+    if grid {
+        let cells = b.l2_normalize(&feats, 1, 1e-12);
+        let len = PRIOR_DIM * GRID_CELLS * GRID_CELLS;
+        let prior = b.node("Flatten", &[&cells.name], vec![attr_int("axis", 1)], vec![cells.dim(0), Some(len)]);
+        b.output(&prior, io::PRIOR, &[N, Dim::Fixed(len)]);
+    } else {
+        let prior = b.l2_normalize(&pooled, 1, 1e-12);
+        b.output(&prior, io::PRIOR, &[N, Dim::Fixed(PRIOR_DIM)]);
+    }
     if with_logits {
         let w = b.param("classifier.weight", &[CLASSES, PRIOR_DIM], Init::Const(0.0));
         let bias = b.param("classifier.bias", &[CLASSES], Init::Const(0.0));

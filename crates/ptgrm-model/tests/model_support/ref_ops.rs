@@ -363,6 +363,35 @@ impl Ops for RefOps {
         Tensor::new(&[v.shape[0], v.shape[1], h, w], data)
     }
 
+    fn unflatten_hw(&mut self, v: &Tensor, h: usize, w: usize) -> Tensor {
+        Tensor::new(&[v.shape[0], v.shape[1] / (h * w), h, w], v.data.clone())
+    }
+
+    fn resize_bilinear(&mut self, x: &Tensor, like: &Tensor) -> Tensor {
+        let (n, c, ih, iw) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+        let (oh, ow) = (like.shape[2], like.shape[3]);
+        // Half-pixel centres, source index clamped to the image (PyTorch align_corners=False).
+        let taps = |o: usize, size_in: usize, size_out: usize| -> (usize, usize, f64) {
+            let f = ((o as f64 + 0.5) * size_in as f64 / size_out as f64 - 0.5).clamp(0.0, (size_in - 1) as f64);
+            let a = f as usize;
+            (a, (a + 1).min(size_in - 1), f - a as f64)
+        };
+        let mut data = Vec::with_capacity(n * c * oh * ow);
+        for plane in x.data.chunks_exact(ih * iw) {
+            for y in 0..oh {
+                let (y0, y1, wy) = taps(y, ih, oh);
+                for xo in 0..ow {
+                    let (x0, x1, wx) = taps(xo, iw, ow);
+                    let at = |yy: usize, xx: usize| plane[yy * iw + xx] as f64;
+                    let top = at(y0, x0) * (1.0 - wx) + at(y0, x1) * wx;
+                    let bot = at(y1, x0) * (1.0 - wx) + at(y1, x1) * wx;
+                    data.push((top * (1.0 - wy) + bot * wy) as f32);
+                }
+            }
+        }
+        Tensor::new(&[n, c, oh, ow], data)
+    }
+
     fn linear(&mut self, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Tensor {
         let (n, fin, fout) = (x.shape[0], x.shape[1], w.shape[0]);
         let mut out = vec![0f32; n * fout];
