@@ -61,7 +61,8 @@ fn print_manifest(dir: &Path, m: &Manifest) {
     }
     println!("input range: [{}, {}], pad multiple {}", m.input_range[0], m.input_range[1], m.pad_multiple);
     let prior_size = m.prior.input_size.map(|[w, h]| format!(", resized to {w}x{h}")).unwrap_or_default();
-    println!("prior: {} (dim {}{prior_size})", m.prior.kind, m.prior.dim);
+    let grid = m.prior.grid.map(|k| format!(", {k}x{k} cells of {}", m.prior.dim / (k * k).max(1))).unwrap_or_default();
+    println!("prior: {} (dim {}{grid}{prior_size})", m.prior.kind, m.prior.dim);
     println!("graphs:");
     for (role, g) in m.graphs.iter() {
         println!("  {role:<8} {:<24} {:>10} parameters  ({}) -> ({})", g.file, g.parameters, g.inputs.join(", "), g.outputs.join(", "));
