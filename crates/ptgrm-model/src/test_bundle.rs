@@ -124,3 +124,62 @@ pub fn write_test_bundle(dir: &Path, opts: &TestBundleOptions) -> Result<Manifes
     write_bundle(dir, &manifest, &refs).map_err(|e| e.to_string())?;
     Manifest::read(dir).map_err(|e| e.to_string())
 }
+
+/// A bundle that shows its per-region prior instead of restoring: F is the identity and R
+/// paints the prior grid (`cells` x `cells` cells of 3 values, [`test_grid_prior_graph`])
+/// resized bilinearly over its input, `refined = 0.5 + 0.5 * grid`. What the engine gives R
+/// for each tile is then visible in the output, so tests can check the tile windows.
+pub fn write_prior_map_bundle(dir: &Path, cells: usize, seed: u64) -> Result<Manifest, String> {
+    use crate::onnx_builder::OnnxBuilder;
+    use crate::onnx_proto::DimSpec::{Fixed, Named};
+    use crate::ops::Ops;
+    use prost::Message;
+    use ptgrm_bundle::io;
+    let image_dims = [Named("N"), Fixed(3), Named("H"), Named("W")];
+    let graph = |b: OnnxBuilder, name: &str, inputs: &[&str], outputs: &[&str]| -> Result<Graph, String> {
+        let params = b.params().clone();
+        Ok(Graph {
+            bytes: b.finish(name)?.encode_to_vec(),
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            outputs: outputs.iter().map(|s| s.to_string()).collect(),
+            params,
+        })
+    };
+    let mut b = OnnxBuilder::new(ParamSource::Seeded(seed));
+    let x = b.input(io::IMAGE, &image_dims);
+    let same = b.mul_scalar(&x, 1.0);
+    b.output(&same, io::BASE, &image_dims);
+    let base = graph(b, "identity_base", &[io::IMAGE], &[io::BASE])?;
+    let mut b = OnnxBuilder::new(ParamSource::Seeded(seed));
+    let restored = b.input(io::RESTORED, &image_dims);
+    let _degraded = b.input(io::DEGRADED, &image_dims);
+    let prior = b.input(io::PRIOR, &[Named("N"), Fixed(3 * cells * cells)]);
+    let grid = b.unflatten_hw(&prior, cells, cells);
+    let painted = b.resize_bilinear(&grid, &restored);
+    let painted = b.mul_scalar(&painted, 0.5);
+    let painted = b.add_scalar(&painted, 0.5);
+    b.output(&painted, io::REFINED, &image_dims);
+    let refiner = graph(b, "prior_map_refiner", &[io::RESTORED, io::DEGRADED, io::PRIOR], &[io::REFINED])?;
+    let prior = test_grid_prior_graph(cells, 3, ParamSource::Seeded(seed))?;
+    let graphs = Graphs {
+        prior: Some(entry("prior.onnx", &prior)),
+        base: Some(entry("base.onnx", &base)),
+        refiner: Some(entry("refiner.onnx", &refiner)),
+        merged: None,
+    };
+    let manifest = Manifest {
+        format: FORMAT_NAME.into(),
+        format_version: FORMAT_VERSION,
+        name: "test-prior-map".into(),
+        task: "test".into(),
+        description: "Shows its per-region prior: identity F, R paints the prior grid over the frame.".into(),
+        pad_multiple: 8,
+        input_range: [0.0, 1.0],
+        prior: PriorSpec { dim: (3 * cells * cells) as u32, kind: "test-grid-linear".into(), input_size: None, grid: Some(cells as u32) },
+        graphs,
+        provenance: Provenance { note: Some("untrained: a probe of the engine's prior windows for tests".into()), ..Default::default() },
+    };
+    let files = [("prior.onnx", prior.bytes.as_slice()), ("base.onnx", base.bytes.as_slice()), ("refiner.onnx", refiner.bytes.as_slice())];
+    write_bundle(dir, &manifest, &files).map_err(|e| e.to_string())?;
+    Manifest::read(dir).map_err(|e| e.to_string())
+}
